@@ -1,0 +1,1 @@
+"""Clocks: the hybrid logical clock (``hlc``) and the physical clocks it may be given."""

@@ -1,0 +1,48 @@
+"""Outcomes of conflict checks: the closed ``Verdict`` enum and the ``ConflictInfo`` attribution record.
+
+Who may use it: ``engine.log`` produces these, the committer and the database report them, tests compare
+them. Holds no policy and no timestamps beyond what a verdict reports.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from engine.types import Timestamp
+
+
+class Verdict(enum.Enum):
+    COMMIT = "commit"        # nothing written since the snapshot overlaps the read set
+    CONFLICT = "conflict"    # a write in (begin_ts, commit_ts] falls inside a read interval
+    TOO_OLD = "too_old"      # the snapshot fell out of the write window's retention: retry, nobody to blame
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictInfo:
+    """Who broke a read set: the first conflicting write found.
+
+    ``index`` is the index name ("table.index"), ``key`` the written index key that fell inside a read
+    interval, ``ts`` the conflicting commit's timestamp, ``writer`` its writer (function name).
+    """
+
+    table: str
+    index: str
+    document_id: str
+    key: bytes
+    ts: Timestamp
+    writer: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A verdict with its attribution (``conflict`` is set iff verdict is CONFLICT)."""
+
+    verdict: Verdict
+    conflict: ConflictInfo | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.COMMIT
+
+
+COMMIT = CheckResult(Verdict.COMMIT)

@@ -1,0 +1,655 @@
+"""Persistent MVCC index strategy ``"lmdb-btree"``: every index of a store in one LMDB environment.
+
+Role: an ``IndexStore`` (``engine.index.base``) whose indexes survive restarts, so the database does not
+rebuild them from the commit log at open. Who may call it: the registry constructs it; the committer calls
+``apply_batch``/``gc``/``drop_index``/``put_meta`` (one writer at a time; an internal lock serialises them
+in-process and LMDB's writer lock across processes); transactions read through ``LmdbBTreeIndex`` from any
+thread. The flat module functions (``pack_version_key``, ``unpack_version_key``, ``seek_visible``,
+``lmdb_scan_forward``, ``lmdb_scan_reverse``) are the hot kernel a Cython twin will mirror, with the same
+names, signatures and on-disk format.
+
+On-disk layout (environment directory ``config.path``, two named sub-databases, LMDB's default
+byte-wise key order):
+
+``versions`` - one entry per retained version::
+
+    key   = index_id : u32 big-endian (4 bytes)
+            || index key bytes (0..MAX_KEY_BYTES bytes)
+            || (2^64 - 1 - ts) : u64 big-endian (8 bytes)      # "inverted ts": newest version first
+    value = b"\\x00"                  a tombstone
+          | b"\\x01" || value bytes   a live value (possibly empty)
+
+  Because index keys are prefix-free (engine precondition), all versions of one ``(index_id, key)`` are
+  contiguous, ordered newest first, and key order equals ``(index_id, key, inverted ts)`` order. The index
+  key of a raw entry is ``raw[4:-8]`` (length ``len(raw) - 12``).
+
+``meta``::
+
+    b"format"               -> FORMAT (b"ripple.lmdb-btree/1"); checked at open
+    b"applied_ts"           -> u64 big-endian, the last applied commit ts (absent = 0)
+    b"index:" || u32 BE id  -> b"" marker: the index exists (possibly empty); ascending id order
+    b"user:" || utf-8 key   -> user metadata bytes (``put_meta``/``get_meta``)
+
+Invariants (``check_invariants``): every entry decodes; its index id has a marker; versions of a key are
+strictly newest-first and ``1 <= ts <= applied_ts``; adjacent keys of an index are prefix-free; the stored
+``applied_ts`` equals the cached one.
+
+Durability: ``config.durability="full"`` opens LMDB with ``sync=True, metasync=True``: ``apply_batch``
+returns after fsync. ``"none"`` uses ``sync=False, metasync=False``: commits reach the OS page cache, so the
+store is safe against *process* crashes; after an OS crash or power loss the last transactions may be lost
+(LMDB stays consistent) and the database rebuilds derived state from its log. Each ``apply_batch`` is one
+write transaction, including the ``applied_ts`` update, so the indexes and ``applied_ts`` never disagree.
+
+Reads: each ``get``/``scan_batch``/``versions`` call opens its own read transaction (``buffers=False``,
+so returned bytes outlive it). No read transaction is held across a ``scan`` batch boundary: a long-lived
+reader would pin old pages and grow the file; ``scan_by_batches`` re-seeks instead, and MVCC visibility
+keeps the batches a consistent snapshot.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from typing import Any, Iterator, Sequence
+
+import lmdb
+
+from engine.errors import DatabaseClosedError, PersistenceError
+from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, scan_by_batches
+from engine.index.mem_btree import MAX_INDEX_ID, MAX_KEY_BYTES, _check_index_id, validate_batch
+from engine.types import MAX_TIMESTAMP, Interval, Timestamp
+
+#: On-disk format marker, stored in ``meta`` and checked at open. Bump on any layout change.
+FORMAT = b"ripple.lmdb-btree/1"
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_MAX_U64 = (1 << 64) - 1
+#: Bytes of framing around an index key: u32 index id + u64 inverted ts.
+FRAMING = 12
+TOMBSTONE = b"\x00"
+LIVE = b"\x01"
+#: Inverted ts of ts=0, the largest possible suffix: ``key || FF8`` sorts after every version of key.
+_FF8 = b"\xff" * 8
+
+_META_FORMAT = b"format"
+_META_APPLIED = b"applied_ts"
+_META_INDEX = b"index:"
+_META_USER = b"user:"
+
+
+# --------------------------------------------------------------------------------------------------
+# Flat codec and scan kernels (mirrored by a Cython twin).
+# --------------------------------------------------------------------------------------------------
+
+def inverted_ts(ts: int) -> bytes:
+    """The 8-byte suffix for snapshot/commit *ts*: u64 BE of ``2^64-1-ts`` (clamped to the u64 range)."""
+    if ts >= MAX_TIMESTAMP:
+        return b"\x00" * 8
+    if ts <= 0:
+        return _FF8
+    return _U64.pack(_MAX_U64 - ts)
+
+
+def pack_version_key(index_id: int, key: bytes, ts: int) -> bytes:
+    """``u32 BE index_id || key || u64 BE (2^64-1-ts)``. Runtime: O(len(key))."""
+    return _U32.pack(index_id) + key + _U64.pack(_MAX_U64 - ts)
+
+
+def unpack_version_key(raw: bytes) -> tuple[int, bytes, int]:
+    """Inverse of ``pack_version_key``: ``(index_id, key, ts)``. Runtime: O(len(raw))."""
+    return _U32.unpack_from(raw)[0], raw[4:-8], _MAX_U64 - _U64.unpack_from(raw, len(raw) - 8)[0]
+
+
+def encode_value(value: bytes | None) -> bytes:
+    """``b"\\x00"`` for a tombstone (None), else ``b"\\x01" || value``."""
+    return TOMBSTONE if value is None else LIVE + value
+
+
+def decode_value(stored: bytes) -> bytes | None:
+    """Inverse of ``encode_value``."""
+    return None if stored[0] == 0 else stored[1:]
+
+
+def _seek_past_key(cur: lmdb.Cursor, kb: bytes) -> bool:
+    """Position *cur* on the first entry after every version of framed key *kb* (``index_id || key``).
+
+    Returns False if there is none. ``kb || FF8`` is the inverted ts of ts=0, which commits never use, but
+    an exact hit is stepped over anyway so the kernel does not depend on that.
+    """
+    if not cur.set_range(kb + _FF8):
+        return False
+    if cur.key()[:-8] == kb:
+        return cur.next()
+    return True
+
+
+def seek_visible(cur: lmdb.Cursor, kb: bytes, inv: bytes) -> bytes | None:
+    """Stored value (still encoded) of the version of framed key *kb* visible at inverted ts *inv*.
+
+    None if *kb* has no version with ``vts <= ts``. Runtime: one O(log n) seek.
+    """
+    if not cur.set_range(kb + inv):
+        return None
+    if cur.key()[:-8] != kb:
+        return None
+    return cur.value()
+
+
+def lmdb_scan_forward(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int) -> list:
+    """Up to *limit* live ``(key, value)`` pairs with framed key in ``[lo, hi)`` visible at inverted ts
+    *inv*, ascending. *lo*/*hi* are ``index_id || bound``; ``hi=None`` means to the end of the database.
+
+    Per key: if its newest version is not newer than the snapshot (the common case), it is read in place;
+    otherwise one seek to ``key || inv`` finds the visible one. Moving on is a ``next()`` when the key has
+    one version and a seek past ``key || FF8`` when it has several. Runtime: O(log n + k·log n) worst case,
+    O(log n + k) when most keys have one version.
+    """
+    out: list = []
+    if limit <= 0 or not cur.set_range(lo):
+        return out
+    raw = cur.key()
+    kb = raw[:-8]
+    if kb < lo:
+        # A stored key that is a proper prefix of the start bound sorts at/after lo although it is < start.
+        if not _seek_past_key(cur, kb):
+            return out
+        raw = cur.key()
+        kb = raw[:-8]
+    while True:
+        if hi is not None and kb >= hi:
+            return out
+        if raw[-8:] < inv:  # newest version is newer than the snapshot: seek to the visible one
+            if not cur.set_range(kb + inv):
+                return out
+            raw = cur.key()
+            nk = raw[:-8]
+            if nk != kb:  # no version <= ts: we landed on the next key's newest version
+                kb = nk
+                continue
+        stored = cur.value()
+        if stored[0]:
+            out.append((kb[4:], stored[1:]))
+            if len(out) >= limit:
+                return out
+        if not cur.next():
+            return out
+        raw = cur.key()
+        nk = raw[:-8]
+        if nk == kb:  # older versions follow: jump over them
+            if not _seek_past_key(cur, kb):
+                return out
+            raw = cur.key()
+            nk = raw[:-8]
+        kb = nk
+
+
+def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int) -> list:
+    """Like ``lmdb_scan_forward`` but descending: the *limit* greatest live keys of ``[lo, hi)``.
+
+    Walking backwards lands on each key's *oldest* version first. If that one is newer than the snapshot,
+    the key is invisible; if the previous entry belongs to another key, the oldest is the only version and
+    is the visible one; otherwise one seek to ``key || inv`` finds the visible version and one seek to
+    ``key`` (its newest version) then ``prev()`` moves on. Runtime: O(log n + k·log n) worst case.
+    """
+    out: list = []
+    if limit <= 0:
+        return out
+    if hi is None:
+        ok = cur.last()
+    elif cur.set_range(hi):
+        kb = cur.key()[:-8]
+        if kb < hi:
+            # A stored key that is a proper prefix of the end bound is < end but sorts at/after hi: it is
+            # inside the interval, so start after its versions.
+            ok = _seek_past_key(cur, kb)
+            ok = cur.prev() if ok else cur.last()
+        else:
+            ok = cur.prev()
+    else:
+        ok = cur.last()
+    while ok:
+        raw = cur.key()
+        kb = raw[:-8]
+        if kb < lo:
+            return out
+        if raw[-8:] < inv:  # even the oldest retained version is newer than the snapshot
+            cur.set_range(kb)
+            ok = cur.prev()
+            continue
+        stored = cur.value()
+        ok = cur.prev()
+        if ok and cur.key()[:-8] == kb:  # several versions: seek to the visible one, then before the key
+            cur.set_range(kb + inv)
+            stored = cur.value()
+            cur.set_range(kb)
+            ok = cur.prev()
+        if stored[0]:
+            out.append((kb[4:], stored[1:]))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Index handle and store.
+# --------------------------------------------------------------------------------------------------
+
+class LmdbBTreeIndex:
+    """Read view of one index in an ``LmdbBTreeStore`` (an ``MVCCIndex``). Cheap; cached per store.
+
+    After ``drop_index`` a handle reads as empty (and sees new data if the id is written again).
+    """
+
+    def __init__(self, index_id: int, store: "LmdbBTreeStore") -> None:
+        self.index_id = index_id
+        self._store = store
+        self._env = store._env
+        self._db = store._versions_db
+        self._prefix = _U32.pack(index_id)
+        # Exclusive upper bound of this index's range (None for the last possible id: end of database).
+        self._upper = _U32.pack(index_id + 1) if index_id < MAX_INDEX_ID else None
+        self._max_key = store._max_key
+
+    def _bounds(self, interval: Interval) -> tuple[bytes, bytes | None]:
+        """Framed ``[lo, hi)`` for *interval*. Bounds longer than any storable key are cut to
+        ``max_key + 1`` bytes: for keys of at most ``max_key`` bytes, comparing with the cut bound gives the
+        same answer as with the full one, and the cut keeps seeks inside LMDB's key size limit."""
+        cut = self._max_key + 1
+        lo = self._prefix + interval.start[:cut]
+        hi = self._upper if interval.end is None else self._prefix + interval.end[:cut]
+        return lo, hi
+
+    def _check_open(self) -> None:
+        if self._store._closed:
+            raise DatabaseClosedError("index store is closed")
+
+    def get(self, key: bytes, ts: Timestamp) -> bytes | None:
+        """Value of the newest version of *key* with ``vts <= ts``; None if absent or a tombstone.
+
+        One read transaction and one cursor seek to ``id || key || ~ts``. Runtime: O(log n).
+        """
+        if self._store._closed:
+            raise DatabaseClosedError("index store is closed")
+        if len(key) > self._max_key:  # cannot be stored; seeking with it would exceed LMDB's key limit
+            return None
+        kb = self._prefix + key
+        with self._env.begin(db=self._db) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(kb + inverted_ts(ts)):
+                return None
+            if cur.key()[:-8] != kb:
+                return None
+            stored = cur.value()
+        return None if stored[0] == 0 else stored[1:]
+
+    def scan_batch(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
+        """Up to *limit* live ``(key, value)`` pairs visible at *ts* inside *interval* (start incl., end excl.),
+        ascending by key, or descending if *reverse*. ``limit <= 0`` or an empty interval gives ``[]``.
+
+        One read transaction. Runtime: O(log n + k) typical, O(log n + k·log n) with many versions per key.
+        """
+        self._check_open()
+        if limit <= 0 or interval.is_empty():
+            return []
+        lo, hi = self._bounds(interval)
+        inv = inverted_ts(ts)
+        with self._env.begin(db=self._db) as txn:
+            cur = txn.cursor()
+            if reverse:
+                return lmdb_scan_reverse(cur, lo, hi, inv, limit)
+            return lmdb_scan_forward(cur, lo, hi, inv, limit)
+
+    def scan(self, interval: Interval, ts: Timestamp, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Lazily yield every live pair visible at *ts* in *interval*, in key order (see ``scan_batch``).
+
+        Each batch of ``SCAN_BATCH`` rows uses its own read transaction; none is held between batches.
+        """
+        return scan_by_batches(self, interval, ts, reverse, SCAN_BATCH)
+
+    def versions(self, key: bytes) -> list[tuple[Timestamp, bytes | None]]:
+        """Every retained version of *key*, newest first; None values are tombstones. [] if never written.
+
+        Runtime: O(log n + v).
+        """
+        self._check_open()
+        if len(key) > self._max_key:
+            return []
+        kb = self._prefix + key
+        out: list = []
+        with self._env.begin(db=self._db) as txn:
+            cur = txn.cursor()
+            ok = cur.set_range(kb)
+            while ok:
+                raw = cur.key()
+                if raw[:-8] != kb:
+                    break
+                out.append((Timestamp(_MAX_U64 - _U64.unpack_from(raw, len(raw) - 8)[0]), decode_value(cur.value())))
+                ok = cur.next()
+        return out
+
+    def raw_scan(self, interval: Interval, reverse: bool = False, limit: int | None = None
+                 ) -> list[tuple[bytes, list[tuple[Timestamp, bytes | None]]]]:
+        """Inspection: every retained key in *interval* with all its versions (newest first), regardless of
+        visibility, ascending (descending if *reverse*), at most *limit* keys. Runtime: O(log n + k·v)."""
+        self._check_open()
+        if interval.is_empty():
+            return []
+        lo, hi = self._bounds(interval)
+        out: list = []
+        with self._env.begin(db=self._db) as txn:
+            cur = txn.cursor()
+            ok = cur.set_range(lo)
+            while ok:
+                raw = cur.key()
+                kb = raw[:-8]
+                if hi is not None and kb >= hi:
+                    break
+                ts = _MAX_U64 - _U64.unpack_from(raw, len(raw) - 8)[0]
+                if kb >= lo:  # skip a key that is a proper prefix of the start bound
+                    if out and out[-1][0] == kb[4:]:
+                        out[-1][1].append((ts, decode_value(cur.value())))
+                    else:
+                        out.append((kb[4:], [(ts, decode_value(cur.value()))]))
+                ok = cur.next()
+        if reverse:
+            out.reverse()
+        if limit is not None:
+            out = out[:max(limit, 0)]
+        return out
+
+    def check_invariants(self) -> None:
+        """Assert this index's entries are well formed (tests only; O(n) for this index)."""
+        self._store._check_entries(self.index_id)
+
+    def debug_state(self) -> dict[str, Any]:
+        """Counts of keys, versions and tombstones of this index. O(n)."""
+        keys = versions = tombstones = 0
+        with self._env.begin(db=self._db) as txn:
+            cur = txn.cursor()
+            ok = cur.set_range(self._prefix)
+            last = None
+            while ok:
+                raw = cur.key()
+                if not raw.startswith(self._prefix):
+                    break
+                versions += 1
+                tombstones += cur.value() == TOMBSTONE
+                if raw[:-8] != last:
+                    keys += 1
+                    last = raw[:-8]
+                ok = cur.next()
+        return {"index_id": self.index_id, "keys": keys, "versions": versions, "tombstones": tombstones}
+
+
+class LmdbBTreeStore:
+    """The ``"lmdb-btree"`` ``IndexStore``. Opens (creating if missing) the LMDB environment at ``config.path``.
+
+    ``config.extra`` may set ``max_readers`` (LMDB reader slots, default 126: the most threads reading at
+    once) and ``gc_chunk`` (entries examined per gc write transaction, default 10_000).
+    Raises ValueError without ``config.path`` or with an unknown durability; ``PersistenceError`` if the
+    directory holds a different on-disk format.
+    """
+
+    name = "lmdb-btree"
+    #: Contents survive ``close`` and reopen at the same path.
+    persistent = True
+
+    def __init__(self, config: IndexConfig) -> None:
+        if not config.path:
+            raise ValueError("the lmdb-btree index strategy needs IndexConfig.path (a directory for its LMDB files)")
+        if config.durability not in ("full", "none"):
+            raise ValueError(f"durability must be 'full' or 'none', got {config.durability!r}")
+        self.config = config
+        os.makedirs(config.path, exist_ok=True)
+        full = config.durability == "full"
+        self._env = lmdb.open(config.path, map_size=config.map_size, max_dbs=4, subdir=True,
+                              sync=full, metasync=full, max_readers=int(config.extra.get("max_readers", 126)))
+        self._gc_chunk = max(1, int(config.extra.get("gc_chunk", 10_000)))
+        self._closed = False
+        self._write_lock = threading.Lock()
+        # The whole key must fit LMDB's limit, framing included; never more than the cross-strategy bound.
+        self._max_key = min(MAX_KEY_BYTES, self._env.max_key_size() - FRAMING)
+        try:
+            self._versions_db = self._env.open_db(b"versions")
+            self._meta_db = self._env.open_db(b"meta")
+            with self._env.begin(write=True, db=self._meta_db) as txn:
+                fmt = txn.get(_META_FORMAT)
+                if fmt is None:
+                    txn.put(_META_FORMAT, FORMAT)
+                elif fmt != FORMAT:
+                    raise PersistenceError(f"{config.path} holds index format {fmt!r}, expected {FORMAT!r}")
+                raw = txn.get(_META_APPLIED)
+                self._applied_ts = _U64.unpack(raw)[0] if raw is not None else 0
+                self._ids: set[int] = set()
+                cur = txn.cursor()
+                ok = cur.set_range(_META_INDEX)
+                while ok and cur.key().startswith(_META_INDEX):
+                    self._ids.add(_U32.unpack(cur.key()[len(_META_INDEX):])[0])
+                    ok = cur.next()
+        except BaseException:
+            self._env.close()
+            raise
+        self._handles: dict[int, LmdbBTreeIndex] = {}
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DatabaseClosedError("index store is closed")
+
+    def open_index(self, index_id: int) -> LmdbBTreeIndex:
+        """The index with this id, created empty if it does not exist (one write transaction then).
+
+        Runtime: O(1) for an existing index.
+        """
+        _check_index_id(index_id)
+        self._check_open()
+        if index_id not in self._ids:
+            with self._write_lock:
+                if index_id not in self._ids:
+                    with self._env.begin(write=True, db=self._meta_db) as txn:
+                        txn.put(_META_INDEX + _U32.pack(index_id), b"")
+                    self._ids.add(index_id)
+        handle = self._handles.get(index_id)
+        if handle is None:
+            handle = self._handles.setdefault(index_id, LmdbBTreeIndex(index_id, self))
+        return handle
+
+    def drop_index(self, index_id: int) -> None:
+        """Delete the index, its marker and all its versions in one write transaction (no-op if missing).
+
+        Runtime: O(v·log n) for its v versions.
+        """
+        _check_index_id(index_id)
+        self._check_open()
+        prefix = _U32.pack(index_id)
+        with self._write_lock:
+            with self._env.begin(write=True) as txn:
+                txn.delete(_META_INDEX + prefix, db=self._meta_db)
+                cur = txn.cursor(db=self._versions_db)
+                ok = cur.set_range(prefix)
+                while ok and cur.key().startswith(prefix):
+                    cur.delete()
+                    ok = bool(cur.key())
+            self._ids.discard(index_id)
+
+    def index_ids(self) -> list[int]:
+        """Ids of every existing index, ascending. Runtime: O(i log i)."""
+        self._check_open()
+        return sorted(self._ids)
+
+    def apply_batch(self, commits: Sequence[CommitIndexWrites]) -> None:
+        """Apply several commits' index writes in ONE write transaction, ``applied_ts`` included.
+
+        Validation (``validate_batch``) runs first: ValueError (timestamps not strictly increasing above
+        ``applied_ts()``, bad index id), ``IndexKeyTooLargeError``, TypeError - and then nothing is
+        written. Writing to a never-opened index id opens it. An empty batch is a no-op. With
+        ``durability="full"`` the data is on disk when this returns. Runtime: O(w·log n) for w writes.
+        """
+        self._check_open()
+        with self._write_lock:
+            validate_batch(commits, self._applied_ts, self._max_key)
+            if not commits:
+                return
+            new_ids: set[int] = set()
+            with self._env.begin(write=True, db=self._versions_db) as txn:
+                put = txn.put
+                for ts, by_index in commits:
+                    inv = _U64.pack(_MAX_U64 - ts)
+                    for index_id, writes in by_index.items():
+                        prefix = _U32.pack(index_id)
+                        if index_id not in self._ids and index_id not in new_ids:
+                            put(_META_INDEX + prefix, b"", db=self._meta_db)
+                            new_ids.add(index_id)
+                        for key, value in writes:
+                            put(prefix + key + inv, TOMBSTONE if value is None else LIVE + value)
+                last = commits[-1][0]
+                put(_META_APPLIED, _U64.pack(last), db=self._meta_db)
+            # Caches change only after the transaction committed.
+            self._ids |= new_ids
+            self._applied_ts = last
+
+    def applied_ts(self) -> Timestamp:
+        """Highest commit ts applied (0 if none); persisted with each batch. Runtime: O(1)."""
+        return Timestamp(self._applied_ts)
+
+    def get_meta(self, key: str) -> bytes | None:
+        """Metadata stored with ``put_meta`` (survives reopen); None if never set. Runtime: O(log n)."""
+        self._check_open()
+        with self._env.begin(db=self._meta_db) as txn:
+            return txn.get(_META_USER + key.encode("utf-8"))
+
+    def put_meta(self, key: str, value: bytes) -> None:
+        """Set metadata *key* (a str) to *value* (bytes) in its own write transaction. Runtime: O(log n)."""
+        if not isinstance(key, str) or not isinstance(value, bytes):
+            raise TypeError("meta keys are str and values are bytes")
+        self._check_open()
+        k = _META_USER + key.encode("utf-8")
+        if len(k) > self._env.max_key_size():
+            raise ValueError(f"meta key {key!r} is too long for LMDB")
+        with self._write_lock:
+            with self._env.begin(write=True, db=self._meta_db) as txn:
+                txn.put(k, value)
+
+    def gc(self, below_ts: Timestamp) -> int:
+        """Drop versions no snapshot ``>= below_ts`` can see, in every index; returns versions removed.
+
+        Walks every entry in write transactions of about ``gc_chunk`` entries each, always ending a chunk
+        at a key boundary (each key is collected atomically, which is all correctness needs: a chunk
+        boundary between keys is invisible to readers at snapshots ``>= below_ts``). Chunking keeps the
+        writer lock free for ``apply_batch`` between chunks. A chunk resumes at the next key's *framed key*
+        (not its first raw entry), so a version added to it in between is still treated as its newest.
+        Runtime: O(N) for N entries.
+        """
+        self._check_open()
+        inv_below = inverted_ts(below_ts)
+        removed = 0
+        resume: bytes | None = b""
+        while resume is not None:
+            with self._write_lock:
+                with self._env.begin(write=True, db=self._versions_db) as txn:
+                    cur = txn.cursor()
+                    n, resume = _gc_chunk(cur, resume, inv_below, self._gc_chunk)
+                    removed += n
+        return removed
+
+    def check_invariants(self) -> None:
+        """Walk every entry and the meta records and assert the layout invariants (tests only; O(n))."""
+        self._check_entries(None)
+
+    def _check_entries(self, only_index: int | None) -> None:
+        self._check_open()
+        with self._env.begin() as txn:
+            meta = txn.cursor(db=self._meta_db)
+            ids = set()
+            applied = None
+            for k, v in meta.iternext():
+                if k == _META_FORMAT:
+                    assert v == FORMAT, f"format {v!r}"
+                elif k == _META_APPLIED:
+                    applied = _U64.unpack(v)[0]
+                elif k.startswith(_META_INDEX):
+                    assert len(k) == len(_META_INDEX) + 4 and v == b"", f"bad index marker {k!r}={v!r}"
+                    ids.add(_U32.unpack(k[len(_META_INDEX):])[0])
+                else:
+                    assert k.startswith(_META_USER), f"unknown meta key {k!r}"
+            assert (applied or 0) == self._applied_ts, f"stored applied_ts {applied} != cached {self._applied_ts}"
+            assert ids == self._ids, f"stored index ids {sorted(ids)} != cached {sorted(self._ids)}"
+            cur = txn.cursor(db=self._versions_db)
+            ok = cur.set_range(_U32.pack(only_index)) if only_index is not None else cur.first()
+            prev_kb = prev_ts = None
+            while ok:
+                raw = cur.key()
+                if only_index is not None and not raw.startswith(_U32.pack(only_index)):
+                    break
+                assert len(raw) >= FRAMING, f"entry key {raw!r} shorter than its framing"
+                index_id, key, ts = unpack_version_key(raw)
+                kb = raw[:-8]
+                assert index_id in self._ids, f"entry of index {index_id} without an index marker"
+                assert len(key) <= self._max_key, f"key of {len(key)} bytes exceeds {self._max_key}"
+                assert 1 <= ts <= self._applied_ts, f"{raw!r}: ts {ts} outside 1..applied_ts={self._applied_ts}"
+                stored = cur.value()
+                assert stored == TOMBSTONE or stored[:1] == LIVE, f"{raw!r}: bad value encoding {stored!r}"
+                if kb == prev_kb:
+                    assert ts < prev_ts, f"{raw!r}: versions of a key not strictly newest-first"
+                else:
+                    if prev_kb is not None and prev_kb[:4] == kb[:4]:
+                        assert prev_kb < kb, f"keys out of order: {prev_kb!r}, {kb!r}"
+                        assert not kb.startswith(prev_kb), f"keys not prefix-free: {prev_kb[4:]!r}, {key!r}"
+                    prev_kb = kb
+                prev_ts = ts
+                ok = cur.next()
+
+    def debug_state(self) -> dict[str, Any]:
+        """Summary: path, applied_ts, LMDB stats and each index's ``debug_state``. O(n)."""
+        self._check_open()
+        stat = self._env.stat()
+        with self._env.begin() as txn:
+            vstat = txn.stat(self._versions_db)
+        return {"name": self.name, "path": self.config.path, "durability": self.config.durability,
+                "applied_ts": self._applied_ts, "max_key_bytes": self._max_key,
+                "entries": vstat["entries"], "depth": vstat["depth"], "env_pages": stat["leaf_pages"],
+                "indexes": {i: self.open_index(i).debug_state() for i in sorted(self._ids)}}
+
+    def close(self) -> None:
+        """Close the LMDB environment; later calls raise ``DatabaseClosedError``. Idempotent."""
+        with self._write_lock:
+            if not self._closed:
+                self._closed = True
+                self._env.close()
+
+
+def _gc_chunk(cur: lmdb.Cursor, resume: bytes, inv_below: bytes, budget: int) -> tuple[int, bytes | None]:
+    """Collect keys from framed key *resume* onwards until about *budget* entries were examined.
+
+    Returns ``(versions removed, framed key to resume at or None when the end was reached)``.
+    """
+    removed = 0
+    examined = 0
+    if not cur.set_range(resume):
+        return 0, None
+    raw = cur.key()
+    while raw:
+        kb = raw[:-8]
+        if examined >= budget:
+            return removed, kb
+        seen_visible = False  # passed the newest version <= below_ts: everything after it goes
+        while raw and raw[:-8] == kb:
+            examined += 1
+            if seen_visible:
+                cur.delete()
+                removed += 1
+            elif raw[-8:] >= inv_below:  # the newest version with vts <= below_ts
+                seen_visible = True
+                if cur.value() == TOMBSTONE:
+                    cur.delete()
+                    removed += 1
+                else:
+                    cur.next()
+            else:
+                cur.next()
+            raw = cur.key()
+    return removed, None
+
+
+__all__ = ["FORMAT", "LmdbBTreeIndex", "LmdbBTreeStore", "decode_value", "encode_value", "inverted_ts",
+           "lmdb_scan_forward", "lmdb_scan_reverse", "pack_version_key", "seek_visible", "unpack_version_key"]

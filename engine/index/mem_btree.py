@@ -1,0 +1,613 @@
+"""In-memory MVCC index strategy ``"mem-btree"``: the reference kernel for version resolution and scans.
+
+Role: an ``IndexStore`` (see ``engine.index.base``) that keeps every index in process memory. It is
+rebuilt from the commit log at open (it is not persistent) and is the readable reference that the later
+Cython twin ``engine._native.mvcc`` mirrors: same module-level names, signatures, docstrings and ``ABI``.
+Keep the hot functions (``resolve``, ``scan_forward``, ``scan_reverse``, ``gc_versions``) flat - plain
+lists, dicts and ints in, plain lists out - so that twin is a line-by-line translation.
+
+Who may call it: the registry (``engine.index.registry``) constructs stores; the committer calls
+``apply_batch``/``gc``; transactions read through ``MemBTreeIndex.get``/``scan``/``scan_batch`` from any
+thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``. Module
+helpers ``validate_batch`` and ``MAX_KEY_BYTES`` are shared with ``engine.index.lmdb_btree``.
+
+Structure of one index:
+- ``_versions``: dict ``key -> [(ts, value | None), ...]`` newest first (None is a tombstone). Point reads
+  go straight here: a hash lookup, then a walk over the versions newer than the snapshot.
+- ``_keys`` (a ``SortedKeyLeaves``): the ordered key set as a list of sorted leaf lists plus a parallel
+  list of each leaf's maximum key. A seek is two bisects (leaf, then position); a scan walks leaves in
+  order. Leaves split in half above ``leaf_capacity`` and are merged with a neighbour when a removal leaves
+  them small, so every operation is O(log n + leaf_capacity).
+
+Invariants (asserted by ``check_invariants``):
+- ``_keys`` holds exactly the keys of ``_versions``; no leaf is empty or longer than its capacity; leaf
+  contents concatenated are strictly increasing; ``maxes[i] == leaves[i][-1]``.
+- Every version list is non-empty with strictly decreasing timestamps, each ``1 <= ts <= applied_ts``.
+- Adjacent keys are prefix-free (the engine's precondition; checked so a caller bug surfaces here).
+
+Thread-safety: one ``threading.RLock`` per store guards every structural mutation and every read call
+(``get``, ``scan_batch``, ``versions``...). A long ``scan`` never holds it between batches: it is built on
+``scan_by_batches``, which re-seeks after the last key returned, and MVCC visibility (versions newer than
+the snapshot are ignored) keeps the concatenated batches a consistent snapshot even if writes land between
+them. ``gc`` holds the lock for its whole walk (O(n)); it is an occasional background call and the lock
+keeps the leaf structure simple - chunk it if it ever shows up in read latency.
+"""
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from typing import Any, Iterator, Sequence
+
+from engine.errors import DatabaseClosedError, IndexKeyTooLargeError
+from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, IndexWrite, scan_by_batches
+from engine.types import MAX_TIMESTAMP, Interval, Timestamp
+
+#: Kernel ABI shared with the Cython twin ``engine._native.mvcc``; bump on any semantic change.
+ABI = "mvcc/1"
+
+#: Default number of keys per leaf. Large leaves keep the leaf directory short (few bisect steps, good
+#: locality when scanning); list insert/delete inside a leaf is a memmove of <= 512 pointers, cheaper than
+#: any pointer-chasing tree in Python.
+DEFAULT_LEAF_CAPACITY = 512
+
+#: Longest key any strategy accepts: LMDB's default maximum key size (511) minus the 12 bytes of framing
+#: (u32 index id + u64 inverted ts) that ``lmdb_btree`` adds. Every strategy enforces the same bound so
+#: that swapping strategies never changes which writes succeed. ``engine.encoding.MAX_INDEX_KEY_BYTES``
+#: (the engine's own limit) must not exceed it.
+MAX_KEY_BYTES = 511 - 12
+
+#: Index ids are u32 (the LMDB layout stores them in 4 bytes); every strategy enforces the range.
+MAX_INDEX_ID = (1 << 32) - 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Flat kernels (mirrored by the Cython twin).
+# --------------------------------------------------------------------------------------------------
+
+def resolve(versions: list, ts: int) -> bytes | None:
+    """Value visible at snapshot *ts* in a newest-first version list; None for a tombstone or no version.
+
+    Runtime: O(v) for the v versions newer than *ts* (usually 0: reads are mostly at recent snapshots).
+    """
+    for vts, value in versions:
+        if vts <= ts:
+            return value
+    return None
+
+
+def scan_forward(leaves: list, maxes: list, versions: dict, start: bytes, end: bytes | None,
+                 ts: int, limit: int) -> list:
+    """Up to *limit* live ``(key, value)`` pairs at *ts* with ``start <= key < end``, ascending.
+
+    ``end=None`` is unbounded; ``start >= end`` or ``limit <= 0`` gives ``[]``. Keys with no version
+    ``<= ts`` or whose visible version is a tombstone are skipped (they do not count towards *limit*).
+    Runtime: O(log n + k·v) for k keys visited.
+    """
+    out: list = []
+    if limit <= 0 or (end is not None and start >= end):
+        return out
+    nleaves = len(leaves)
+    li = bisect_left(maxes, start)  # first leaf whose max >= start
+    if li == nleaves:
+        return out
+    pos = bisect_left(leaves[li], start)
+    while li < nleaves:
+        leaf = leaves[li]
+        # Only the last leaf the interval touches needs the per-key end test.
+        check_end = end is not None and maxes[li] >= end
+        for j in range(pos, len(leaf)):
+            key = leaf[j]
+            if check_end and key >= end:
+                return out
+            for vts, value in versions[key]:
+                if vts <= ts:
+                    if value is not None:
+                        out.append((key, value))
+                        if len(out) >= limit:
+                            return out
+                    break
+        li += 1
+        pos = 0
+    return out
+
+
+def scan_reverse(leaves: list, maxes: list, versions: dict, start: bytes, end: bytes | None,
+                 ts: int, limit: int) -> list:
+    """Like ``scan_forward`` but descending: the *limit* greatest live keys of ``[start, end)`` at *ts*.
+
+    Runtime: O(log n + k·v) for k keys visited.
+    """
+    out: list = []
+    if limit <= 0 or (end is not None and start >= end):
+        return out
+    nleaves = len(leaves)
+    if nleaves == 0:
+        return out
+    if end is None:
+        li = nleaves - 1
+        pos = len(leaves[li])  # exclusive
+    else:
+        li = bisect_left(maxes, end)  # first leaf whose max >= end: keys < end are left of it or in it
+        if li == nleaves:
+            li -= 1
+            pos = len(leaves[li])
+        else:
+            pos = bisect_left(leaves[li], end)
+    while li >= 0:
+        leaf = leaves[li]
+        for j in range(pos - 1, -1, -1):
+            key = leaf[j]
+            if key < start:
+                return out
+            for vts, value in versions[key]:
+                if vts <= ts:
+                    if value is not None:
+                        out.append((key, value))
+                        if len(out) >= limit:
+                            return out
+                    break
+        li -= 1
+        if li >= 0:
+            pos = len(leaves[li])
+    return out
+
+
+def gc_versions(versions: list, below_ts: int) -> int:
+    """Truncate a newest-first version list in place to what snapshots ``>= below_ts`` can see.
+
+    Keeps every version newer than *below_ts* and the newest one ``<= below_ts`` unless it is a tombstone;
+    drops everything older. Returns the number of versions removed (the list may become empty).
+    Runtime: O(v).
+    """
+    for j, (vts, value) in enumerate(versions):
+        if vts <= below_ts:
+            keep = j + 1 if value is not None else j
+            removed = len(versions) - keep
+            if removed:
+                del versions[keep:]
+            return removed
+    return 0
+
+
+def validate_batch(commits: Sequence[CommitIndexWrites], applied_ts: int, max_key_bytes: int) -> None:
+    """Reject a batch before anything is applied: every strategy's ``apply_batch`` calls this first.
+
+    Raises ValueError unless timestamps strictly increase, exceed *applied_ts* and fit in a u64; ValueError
+    for an index id outside u32; ``IndexKeyTooLargeError`` (a ValueError) for a key longer than
+    *max_key_bytes*; TypeError for keys/values that are not bytes (values may be None: a tombstone).
+    Runtime: O(total writes).
+    """
+    prev = applied_ts
+    for ts, by_index in commits:
+        if not isinstance(ts, int) or isinstance(ts, bool):
+            raise TypeError(f"commit timestamp must be an int, got {ts!r}")
+        if ts <= prev:
+            raise ValueError(f"commit timestamps must strictly increase and exceed applied_ts: "
+                             f"got {ts} after {prev} (applied_ts={applied_ts}); nothing was applied")
+        if ts > MAX_TIMESTAMP:
+            raise ValueError(f"commit timestamp {ts} does not fit in a u64; nothing was applied")
+        for index_id, writes in by_index.items():
+            if not isinstance(index_id, int) or isinstance(index_id, bool) or not 0 <= index_id <= MAX_INDEX_ID:
+                raise ValueError(f"index id must be an int in 0..2^32-1, got {index_id!r}; nothing was applied")
+            for key, value in writes:
+                if not isinstance(key, bytes):
+                    raise TypeError(f"index key must be bytes, got {type(key).__name__}")
+                if len(key) > max_key_bytes:
+                    raise IndexKeyTooLargeError(
+                        f"index key of {len(key)} bytes exceeds the limit of {max_key_bytes} bytes "
+                        f"(index {index_id}); nothing was applied")
+                if value is not None and not isinstance(value, bytes):
+                    raise TypeError(f"index value must be bytes or None (tombstone), got {type(value).__name__}")
+        prev = ts
+
+
+def _check_index_id(index_id: int) -> None:
+    if not isinstance(index_id, int) or isinstance(index_id, bool) or not 0 <= index_id <= MAX_INDEX_ID:
+        raise ValueError(f"index id must be an int in 0..2^32-1, got {index_id!r}")
+
+
+def _check_versions(key: bytes, versions: list, applied_ts: int | None) -> None:
+    """Assert one key's version list is well formed (shared by check_invariants)."""
+    assert isinstance(key, bytes), f"key {key!r} is not bytes"
+    assert versions, f"key {key!r} has an empty version list (should have been removed)"
+    prev = None
+    for vts, value in versions:
+        assert isinstance(vts, int) and vts >= 1, f"key {key!r}: bad ts {vts!r}"
+        assert prev is None or vts < prev, f"key {key!r}: versions not strictly newest-first: {versions!r}"
+        assert value is None or isinstance(value, bytes), f"key {key!r}: bad value {value!r}"
+        if applied_ts is not None:
+            assert vts <= applied_ts, f"key {key!r}: version ts {vts} > applied_ts {applied_ts}"
+        prev = vts
+
+
+# --------------------------------------------------------------------------------------------------
+# The ordered key container.
+# --------------------------------------------------------------------------------------------------
+
+class SortedKeyLeaves:
+    """An ordered set of byte-string keys stored as sorted leaf lists with a directory of leaf maxima.
+
+    Not thread-safe by itself: the owning index's lock guards it. ``leaves`` and ``maxes`` are read
+    directly by the scan kernels (flat data, no method calls in the inner loop).
+    """
+
+    __slots__ = ("capacity", "leaves", "maxes", "_count")
+
+    def __init__(self, capacity: int = DEFAULT_LEAF_CAPACITY) -> None:
+        if not isinstance(capacity, int) or capacity < 2:
+            raise ValueError(f"leaf capacity must be an int >= 2, got {capacity!r}")
+        self.capacity = capacity
+        self.leaves: list[list[bytes]] = []
+        self.maxes: list[bytes] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[bytes]:
+        for leaf in self.leaves:
+            yield from leaf
+
+    def insert(self, key: bytes) -> None:
+        """Add *key*, which must not be present. Runtime: O(log n + capacity)."""
+        leaves, maxes = self.leaves, self.maxes
+        if not leaves:
+            leaves.append([key])
+            maxes.append(key)
+            self._count = 1
+            return
+        li = bisect_left(maxes, key)
+        if li == len(maxes):  # greater than every key: append to the last leaf
+            li -= 1
+        leaf = leaves[li]
+        pos = bisect_left(leaf, key)
+        leaf.insert(pos, key)
+        if pos == len(leaf) - 1:
+            maxes[li] = key
+        self._count += 1
+        if len(leaf) > self.capacity:
+            half = len(leaf) // 2
+            right = leaf[half:]
+            del leaf[half:]
+            leaves.insert(li + 1, right)
+            maxes[li] = leaf[-1]
+            maxes.insert(li + 1, right[-1])
+
+    def remove(self, key: bytes) -> None:
+        """Remove *key*, which must be present. Runtime: O(log n + capacity).
+
+        An emptied leaf is dropped. A leaf left with at most a quarter of capacity is merged into a
+        neighbour when the two fit in one leaf. Merging this late (rather than below half full) avoids
+        split/merge ping-pong when a key is repeatedly added and removed at a boundary: a merged leaf holds
+        at most ``capacity`` keys, so it needs more than one insert to split again.
+        """
+        leaves, maxes = self.leaves, self.maxes
+        li = bisect_left(maxes, key)
+        leaf = leaves[li]
+        pos = bisect_left(leaf, key)
+        assert pos < len(leaf) and leaf[pos] == key, f"remove of absent key {key!r}"
+        del leaf[pos]
+        self._count -= 1
+        if not leaf:
+            del leaves[li]
+            del maxes[li]
+            return
+        if pos == len(leaf):
+            maxes[li] = leaf[-1]
+        if len(leaf) <= self.capacity // 4 and len(leaves) > 1:
+            # Merge with the right neighbour, or the left one for the last leaf.
+            left = li if li + 1 < len(leaves) else li - 1
+            a, b = leaves[left], leaves[left + 1]
+            if len(a) + len(b) <= self.capacity:
+                a.extend(b)
+                del leaves[left + 1]
+                del maxes[left + 1]
+                maxes[left] = a[-1]
+
+    def check_invariants(self) -> None:
+        """Assert the leaf structure is well formed. O(n)."""
+        assert len(self.leaves) == len(self.maxes), "leaf directory out of sync"
+        prev = None
+        count = 0
+        for leaf, mx in zip(self.leaves, self.maxes):
+            assert leaf, "empty leaf"
+            assert len(leaf) <= self.capacity, f"leaf of {len(leaf)} keys exceeds capacity {self.capacity}"
+            assert leaf[-1] == mx, f"leaf max {mx!r} != last key {leaf[-1]!r}"
+            for key in leaf:
+                assert prev is None or prev < key, f"keys out of order: {prev!r} then {key!r}"
+                assert prev is None or not key.startswith(prev), f"keys not prefix-free: {prev!r}, {key!r}"
+                prev = key
+            count += len(leaf)
+        assert count == self._count, f"count {self._count} != {count} keys in leaves"
+
+    def debug_state(self) -> dict[str, Any]:
+        return {"keys": self._count, "leaves": len(self.leaves), "capacity": self.capacity,
+                "leaf_sizes": [len(leaf) for leaf in self.leaves]}
+
+
+# --------------------------------------------------------------------------------------------------
+# One index and the store.
+# --------------------------------------------------------------------------------------------------
+
+class MemBTreeIndex:
+    """One in-memory multi-versioned index (an ``MVCCIndex``). Obtain it from ``MemBTreeStore.open_index``.
+
+    Handles stay valid for the store's lifetime; after ``drop_index`` an old handle reads as empty.
+    """
+
+    def __init__(self, index_id: int, store: "MemBTreeStore", leaf_capacity: int) -> None:
+        self.index_id = index_id
+        self._store = store
+        self._lock = store._lock
+        self._versions: dict[bytes, list[tuple[int, bytes | None]]] = {}
+        self._keys = SortedKeyLeaves(leaf_capacity)
+        self._closed = False
+
+    # Hook for the gc kernel: gc is not hot, and tests/mutants plug a broken kernel in here.
+    _gc_versions = staticmethod(gc_versions)
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def get(self, key: bytes, ts: Timestamp) -> bytes | None:
+        """Value of the newest version of *key* with ``vts <= ts``; None if absent or a tombstone.
+
+        Runtime: O(1) hash lookup + O(v) for the v versions newer than *ts*.
+        """
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosedError("index store is closed")
+            versions = self._versions.get(key)
+            if versions is None:
+                return None
+            for vts, value in versions:
+                if vts <= ts:
+                    return value
+            return None
+
+    def scan_batch(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
+        """Up to *limit* live ``(key, value)`` pairs visible at *ts* inside *interval* (start incl., end excl.),
+        ascending by key, or descending if *reverse*. ``limit <= 0`` or an empty interval gives ``[]``.
+
+        Runtime: O(log n + k·v) for k keys visited (hidden keys are visited but not returned).
+        """
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosedError("index store is closed")
+            keys = self._keys
+            if reverse:
+                return scan_reverse(keys.leaves, keys.maxes, self._versions, interval.start, interval.end, ts, limit)
+            return scan_forward(keys.leaves, keys.maxes, self._versions, interval.start, interval.end, ts, limit)
+
+    def scan(self, interval: Interval, ts: Timestamp, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Lazily yield every live pair visible at *ts* in *interval*, in key order (see ``scan_batch``).
+
+        Holds the lock only inside each batch of ``SCAN_BATCH`` rows, so it is safe against concurrent
+        ``apply_batch``/``gc``. Runtime: O((k/B)·log n + k·v).
+        """
+        return scan_by_batches(self, interval, ts, reverse, SCAN_BATCH)
+
+    def versions(self, key: bytes) -> list[tuple[Timestamp, bytes | None]]:
+        """Every retained version of *key*, newest first; None values are tombstones. [] if never written
+        (or fully collected). Runtime: O(v)."""
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosedError("index store is closed")
+            return list(self._versions.get(key, ()))
+
+    def raw_scan(self, interval: Interval, reverse: bool = False, limit: int | None = None
+                 ) -> list[tuple[bytes, list[tuple[Timestamp, bytes | None]]]]:
+        """Inspection: every retained key in *interval* with all its versions (newest first), regardless of
+        visibility, ascending (descending if *reverse*), at most *limit* keys. Runtime: O(log n + k·v)."""
+        with self._lock:
+            if self._closed:
+                raise DatabaseClosedError("index store is closed")
+            if interval.is_empty():
+                return []
+            keys = self._keys_in(interval)
+            if reverse:
+                keys.reverse()
+            if limit is not None:
+                keys = keys[:max(limit, 0)]
+            return [(k, list(self._versions[k])) for k in keys]
+
+    def _keys_in(self, interval: Interval) -> list[bytes]:
+        out: list[bytes] = []
+        leaves, maxes = self._keys.leaves, self._keys.maxes
+        li = bisect_left(maxes, interval.start)
+        pos = bisect_left(leaves[li], interval.start) if li < len(leaves) else 0
+        end = interval.end
+        while li < len(leaves):
+            for key in leaves[li][pos:]:
+                if end is not None and key >= end:
+                    return out
+                out.append(key)
+            li += 1
+            pos = 0
+        return out
+
+    # -- mutation (store-internal; the store holds the lock) -----------------------------------------
+
+    def _apply(self, ts: int, writes: Sequence[IndexWrite]) -> None:
+        """Prepend one commit's versions. Two writes to one key in a commit: the last one wins."""
+        versions_map = self._versions
+        for key, value in writes:
+            versions = versions_map.get(key)
+            if versions is None:
+                versions_map[key] = [(ts, value)]
+                self._keys.insert(key)
+            elif versions[0][0] == ts:
+                versions[0] = (ts, value)
+            else:
+                versions.insert(0, (ts, value))
+
+    def gc(self, below_ts: Timestamp) -> int:
+        """Drop versions of this index no snapshot ``>= below_ts`` can see; remove keys left with none.
+
+        Returns versions removed. Runtime: O(n·v + r·(log n + capacity)) for r keys removed.
+        """
+        removed = 0
+        with self._lock:
+            versions_map = self._versions
+            emptied = []
+            for key, versions in versions_map.items():
+                n = self._gc_versions(versions, below_ts)
+                if n:
+                    removed += n
+                    if not versions:
+                        emptied.append(key)
+            for key in emptied:
+                del versions_map[key]
+                self._keys.remove(key)
+        return removed
+
+    def _clear(self) -> None:
+        self._versions.clear()
+        self._keys = SortedKeyLeaves(self._keys.capacity)
+
+    # -- diagnostics ---------------------------------------------------------------------------------
+
+    def check_invariants(self, applied_ts: int | None = None) -> None:
+        """Assert internal consistency (tests only; O(n)). With *applied_ts*, also that no version is newer."""
+        with self._lock:
+            self._keys.check_invariants()
+            assert len(self._keys) == len(self._versions), \
+                f"{len(self._keys)} keys in leaves but {len(self._versions)} version lists"
+            for key in self._keys:
+                assert key in self._versions, f"key {key!r} in leaves but has no versions"
+                _check_versions(key, self._versions[key], applied_ts)
+
+    def debug_state(self) -> dict[str, Any]:
+        """Summary for notebooks and test failure messages. O(n)."""
+        with self._lock:
+            return {"index_id": self.index_id, **self._keys.debug_state(),
+                    "versions": sum(len(v) for v in self._versions.values()),
+                    "tombstones": sum(1 for v in self._versions.values() for _, x in v if x is None)}
+
+
+class MemBTreeStore:
+    """The ``"mem-btree"`` ``IndexStore``: a family of ``MemBTreeIndex`` sharing one lock.
+
+    ``leaf_capacity`` (argument, else ``config.extra["leaf_capacity"]``, else 512) sets the B-tree leaf
+    size; tests use tiny values (4) to drive splits and merges. ``config.path`` is ignored.
+    """
+
+    name = "mem-btree"
+    #: Contents do not survive ``close``; the database rebuilds them from the commit log.
+    persistent = False
+    #: The class of each index (mutant tests substitute a broken subclass).
+    index_class = MemBTreeIndex
+
+    def __init__(self, config: IndexConfig | None = None, *, leaf_capacity: int | None = None) -> None:
+        config = config or IndexConfig()
+        if leaf_capacity is None:
+            leaf_capacity = int(config.extra.get("leaf_capacity", DEFAULT_LEAF_CAPACITY))
+        SortedKeyLeaves(leaf_capacity)  # validates the capacity eagerly
+        self.config = config
+        self.leaf_capacity = leaf_capacity
+        self._lock = threading.RLock()
+        self._indexes: dict[int, MemBTreeIndex] = {}
+        self._applied_ts = 0
+        self._meta: dict[str, bytes] = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DatabaseClosedError("index store is closed")
+
+    def open_index(self, index_id: int) -> MemBTreeIndex:
+        """The index with this id, created empty if it does not exist. Runtime: O(1)."""
+        _check_index_id(index_id)
+        with self._lock:
+            self._check_open()
+            index = self._indexes.get(index_id)
+            if index is None:
+                index = self._indexes[index_id] = self.index_class(index_id, self, self.leaf_capacity)
+            return index
+
+    def drop_index(self, index_id: int) -> None:
+        """Delete the index and all its versions (no-op if missing). Old handles then read as empty.
+
+        Runtime: O(1) (the structure is released to the garbage collector).
+        """
+        with self._lock:
+            self._check_open()
+            index = self._indexes.pop(index_id, None)
+            if index is not None:
+                index._clear()
+
+    def index_ids(self) -> list[int]:
+        """Ids of every existing index, ascending. Runtime: O(i log i)."""
+        with self._lock:
+            self._check_open()
+            return sorted(self._indexes)
+
+    def apply_batch(self, commits: Sequence[CommitIndexWrites]) -> None:
+        """Apply several commits' index writes atomically; afterwards ``applied_ts()`` is the last ts.
+
+        Validation (``validate_batch``) runs before anything changes: ValueError (timestamps not strictly
+        increasing above ``applied_ts()``, bad index id), ``IndexKeyTooLargeError``, TypeError - and then
+        nothing is applied. Writing to a never-opened index id opens it. An empty batch is a no-op.
+        Runtime: O(w·(log n + capacity)) for w writes (O(w) when no key is new).
+        """
+        with self._lock:
+            self._check_open()
+            validate_batch(commits, self._applied_ts, MAX_KEY_BYTES)
+            if not commits:
+                return
+            for ts, by_index in commits:
+                for index_id, writes in by_index.items():
+                    index = self._indexes.get(index_id)
+                    if index is None:
+                        index = self._indexes[index_id] = self.index_class(index_id, self, self.leaf_capacity)
+                    index._apply(ts, writes)
+            self._applied_ts = commits[-1][0]
+
+    def applied_ts(self) -> Timestamp:
+        """Highest commit ts applied (0 if none). Runtime: O(1)."""
+        return Timestamp(self._applied_ts)
+
+    def get_meta(self, key: str) -> bytes | None:
+        """Metadata stored with ``put_meta``; None if never set. Runtime: O(1)."""
+        with self._lock:
+            self._check_open()
+            return self._meta.get(key)
+
+    def put_meta(self, key: str, value: bytes) -> None:
+        """Set metadata *key* (a str) to *value* (bytes), replacing any previous value. Runtime: O(1)."""
+        if not isinstance(key, str) or not isinstance(value, bytes):
+            raise TypeError("meta keys are str and values are bytes")
+        with self._lock:
+            self._check_open()
+            self._meta[key] = value
+
+    def gc(self, below_ts: Timestamp) -> int:
+        """Drop versions no snapshot ``>= below_ts`` can see, in every index; returns versions removed.
+
+        Reads at snapshots ``>= below_ts`` are unchanged. Runtime: O(total versions); holds the lock.
+        """
+        with self._lock:
+            self._check_open()
+            return sum(index.gc(below_ts) for index in self._indexes.values())
+
+    def check_invariants(self) -> None:
+        """Assert every index is well formed and no version is newer than ``applied_ts``. O(n)."""
+        with self._lock:
+            assert isinstance(self._applied_ts, int) and self._applied_ts >= 0
+            for index_id, index in self._indexes.items():
+                assert index.index_id == index_id
+                assert 0 <= index_id <= MAX_INDEX_ID
+                index.check_invariants(self._applied_ts)
+
+    def debug_state(self) -> dict[str, Any]:
+        """Summary: applied_ts, meta keys and each index's ``debug_state``. O(n)."""
+        with self._lock:
+            return {"name": self.name, "applied_ts": self._applied_ts, "leaf_capacity": self.leaf_capacity,
+                    "closed": self._closed, "meta_keys": sorted(self._meta),
+                    "indexes": {i: self._indexes[i].debug_state() for i in sorted(self._indexes)}}
+
+    def close(self) -> None:
+        """Release the indexes; later calls raise ``DatabaseClosedError``. Idempotent."""
+        with self._lock:
+            self._closed = True
+            for index in self._indexes.values():
+                index._closed = True

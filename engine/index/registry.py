@@ -1,0 +1,48 @@
+"""Index strategies by name: the one place that maps a configuration string to an ``IndexStore`` factory.
+
+Who may call it: database open (``open_index_store(config.index_strategy, IndexConfig(...))``),
+experiments (the name comes from ``config.toml``) and the contract suite, which runs against every entry of
+``INDEX_STRATEGIES``. Adding a strategy means adding one entry here; nothing else chooses strategies.
+
+Invariants: every factory takes an ``IndexConfig`` and returns a fresh, open ``IndexStore`` whose ``name``
+equals its key here; each store class says whether its contents survive reopen (``persistent``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.index.base import IndexConfig, IndexStore
+
+
+def _mem_btree(config: IndexConfig) -> IndexStore:
+    from engine.index.mem_btree import MemBTreeStore
+
+    return MemBTreeStore(config)
+
+
+def _lmdb_btree(config: IndexConfig) -> IndexStore:
+    if not config.path:
+        raise ValueError("index strategy 'lmdb-btree' needs IndexConfig.path: the directory of its LMDB environment")
+    from engine.index.lmdb_btree import LmdbBTreeStore
+
+    return LmdbBTreeStore(config)
+
+
+#: name -> factory. Imports are deferred so that choosing "mem-btree" never loads LMDB.
+INDEX_STRATEGIES: dict[str, Callable[[IndexConfig], IndexStore]] = {
+    "mem-btree": _mem_btree,
+    "lmdb-btree": _lmdb_btree,
+}
+
+
+def open_index_store(name: str, config: IndexConfig | None = None) -> IndexStore:
+    """Open the index strategy *name* with *config* (default ``IndexConfig()``).
+
+    Raises ValueError naming the valid strategies for an unknown *name*, and ValueError when a file-backed
+    strategy gets no ``config.path``. Runtime: that of the strategy's open.
+    """
+    factory = INDEX_STRATEGIES.get(name)
+    if factory is None:
+        valid = ", ".join(repr(n) for n in sorted(INDEX_STRATEGIES))
+        raise ValueError(f"unknown index strategy {name!r}; valid strategies: {valid}")
+    return factory(config if config is not None else IndexConfig())

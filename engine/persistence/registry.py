@@ -1,0 +1,46 @@
+"""Persistence strategies by name, and the one way the engine opens a store.
+
+Who may call it: database open, experiments and benchmarks (which record the strategy name with their
+results), and the contract suite (which runs every entry of ``PERSISTENCE_STRATEGIES``).
+
+Invariants:
+- Every value of ``PERSISTENCE_STRATEGIES`` is a class implementing ``engine.persistence.base.Persistence``
+  with a ``name`` equal to its key and a boolean ``persistent`` (whether data survives close/reopen of
+  the same ``config.path``; the contract suite uses it to decide which durability checks apply).
+- ``DEFAULT_STRATEGY`` ("lmdb") is a key of the table.
+- File strategies (``persistent``) refuse ``config.path=None`` with a ``ValueError``; "memory" ignores it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from engine.persistence.base import Persistence, PersistenceConfig
+from engine.persistence.lmdb_store import LmdbPersistence
+from engine.persistence.memory import MemoryPersistence
+from engine.persistence.sqlite_store import SqlitePersistence
+
+PERSISTENCE_STRATEGIES: dict[str, Callable[[PersistenceConfig], Persistence]] = {
+    "lmdb": LmdbPersistence,
+    "sqlite": SqlitePersistence,
+    "memory": MemoryPersistence,
+}
+
+DEFAULT_STRATEGY = "lmdb"
+
+
+def open_persistence(name: str, config: PersistenceConfig) -> Persistence:
+    """Open (creating if needed) the store of strategy *name* with *config*.
+
+    Cost: whatever the strategy's open costs (file strategies create the directory and files, and run
+    one small write transaction to stamp/check a format tag). Raises ``ValueError`` listing the valid
+    names for an unknown *name*, ``ValueError`` if a file strategy gets no ``config.path``, and
+    ``PersistenceError`` if the files cannot be opened or hold another format.
+    """
+    try:
+        factory = PERSISTENCE_STRATEGIES[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(sorted(PERSISTENCE_STRATEGIES))
+        raise ValueError(f"unknown persistence strategy {name!r}; valid names: {valid}") from None
+    if getattr(factory, "persistent", False) and config.path is None:
+        raise ValueError(f"persistence strategy {name!r} stores files and needs PersistenceConfig.path (got None)")
+    return factory(config)

@@ -1,0 +1,1 @@
+"""Transactions (snapshot reads, read sets, write buffers) and the single committer."""

@@ -1,0 +1,350 @@
+"""Transaction: snapshot reads at ``begin_ts``, read-set recording, and a buffered write set.
+
+Who may call it: the database creates transactions and hands them to user functions (as ``tx``); the
+query builder (``engine.query``) reads through ``_scan``; the committer receives ``finalize()``'s result.
+A transaction never writes storage itself: all writes stay in its buffer until the committer validates
+and persists them. It never runs user code either (the database does).
+
+Invariants:
+- Every read from the snapshot records the key interval it covered (a ``get`` records one by_id key; a
+  scan records what the query layer reports it consumed), so a conflicting commit can be detected.
+- A transaction reads its own writes: ``get`` and queries overlay the write buffer on the snapshot.
+- ``_creationTime`` values handed out by one transaction strictly increase (``math.nextafter``).
+- Nothing is buffered unless it passed value, size and schema validation: a failed write leaves the
+  transaction as it was.
+"""
+from __future__ import annotations
+
+import copy
+import enum
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+
+from engine import encoding, ids, values
+from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
+from engine.clock.hlc import to_millis
+from engine.documents import id_key, index_key, split_by_id_value
+from engine.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
+from engine.index.base import scan_by_batches
+from engine.txn.read_set import ReadSet
+from engine.types import Interval, Timestamp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.query import QueryBuilder
+
+TABLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+class TxnState(enum.Enum):
+    OPEN = "open"
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+
+
+class TxnServices(Protocol):
+    """What a transaction needs from its database (implemented by ``engine.database.Database``)."""
+
+    catalog: Catalog
+
+    def index_view(self, index_id: int) -> Any: ...
+    def new_id(self, table_number: int, now_ms: float) -> str: ...
+    def physical_ms(self) -> int: ...
+    def make_interval_set(self) -> Any: ...
+    def ensure_table(self, name: str) -> TableInfo: ...
+    def validate_for_schema(self, table: str, user_doc: dict) -> None: ...
+
+
+@dataclass(slots=True)
+class PendingWrite:
+    """One document's net change in this transaction (several writes to one document collapse)."""
+
+    table: str
+    id: str
+    old_doc: dict | None      # the snapshot version (None: inserted by this transaction)
+    old_ts: int | None        # its commit ts
+    new_doc: dict | None      # None: deleted
+
+    @property
+    def kind(self) -> str:
+        if self.old_doc is None:
+            return "insert"
+        return "delete" if self.new_doc is None else "update"
+
+
+@dataclass(frozen=True, slots=True)
+class FinalTransaction:
+    """What the committer receives: the snapshot ts, what was read, what to write, and who wrote it."""
+
+    begin_ts: Timestamp
+    read_set: ReadSet
+    writes: tuple[PendingWrite, ...]
+    writer: str
+
+
+class Transaction:
+    """A read-write (or read-only) transaction at snapshot ``begin_ts``.
+
+    Document methods cost one index lookup (O(log n)) plus decoding; queries are lazy scans.
+    """
+
+    def __init__(self, services: TxnServices, begin_ts: Timestamp, *, read_only: bool = False,
+                 writer: str = "anonymous") -> None:
+        self._svc = services
+        self.begin_ts = begin_ts
+        self.read_only = read_only
+        self.writer = writer
+        self.read_set = ReadSet(services.make_interval_set)
+        self._writes: dict[str, PendingWrite] = {}
+        self._next_creation_time: float | None = None
+        self.state = TxnState.OPEN
+
+    # ---- documents -----------------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> dict | None:
+        """The document with this id as this transaction sees it, or None if it does not exist.
+
+        Raises InvalidIdError for a string that is not a well-formed id. Records a one-key read.
+        """
+        self._check_open()
+        table = self._table_of(doc_id)
+        if table is None:
+            return None
+        pw = self._writes.get(doc_id)
+        if pw is not None:
+            return copy.deepcopy(pw.new_doc)
+        doc, _ = self._snapshot_doc(table, doc_id)
+        return doc
+
+    def insert(self, table: str, doc: dict) -> str:
+        """Insert *doc* into *table* (created on first use) and return its new ``_id``.
+
+        *doc* holds user fields only; ``_id`` and ``_creationTime`` are assigned here.
+        """
+        self._check_writable()
+        self._check_table_name(table)
+        if not isinstance(doc, dict):
+            raise InvalidValueError(f"insert into {table!r} needs a dict document, got {type(doc).__name__}")
+        values.validate_document(doc)
+        self._svc.validate_for_schema(table, doc)
+        info = self._svc.ensure_table(table)
+        ct = self._take_creation_time()
+        new_id = self._svc.new_id(info.number, ct)
+        full = dict(doc)
+        full["_id"] = new_id
+        full["_creationTime"] = ct
+        values.validate_document(full, allow_system_fields=True)  # size limit includes system fields
+        self._check_index_keys(info, full)
+        self._writes[new_id] = PendingWrite(table, new_id, None, None, copy.deepcopy(full))
+        return new_id
+
+    def patch(self, doc_id: str, fields: dict) -> None:
+        """Shallow-merge *fields* into the document. A field whose value is ``engine.UNDEFINED`` is
+        removed. ``_id``/``_creationTime`` may appear only with their current values.
+        Raises DocumentNotFoundError if the document does not exist."""
+        self._check_writable()
+        if not isinstance(fields, dict):
+            raise InvalidValueError(f"patch needs a dict of fields, got {type(fields).__name__}")
+        table, current = self._current_for_write(doc_id)
+        updated = dict(current)
+        for name, value in fields.items():
+            if name in ("_id", "_creationTime"):
+                if not values.values_equal(value, current[name]):
+                    raise InvalidValueError(f"system field {name!r} cannot be changed")
+                continue
+            if value is encoding.UNDEFINED:
+                updated.pop(name, None)
+            else:
+                updated[name] = value
+        self._stage_update(table, doc_id, updated)
+
+    def replace(self, doc_id: str, doc: dict) -> None:
+        """Replace the document's user fields with *doc* (system fields are kept).
+        Raises DocumentNotFoundError if the document does not exist."""
+        self._check_writable()
+        if not isinstance(doc, dict):
+            raise InvalidValueError(f"replace needs a dict document, got {type(doc).__name__}")
+        table, current = self._current_for_write(doc_id)
+        updated = {}
+        for name, value in doc.items():
+            if name in ("_id", "_creationTime"):
+                if not values.values_equal(value, current[name]):
+                    raise InvalidValueError(f"system field {name!r} cannot be changed")
+                continue
+            updated[name] = value
+        updated["_id"] = current["_id"]
+        updated["_creationTime"] = current["_creationTime"]
+        self._stage_update(table, doc_id, updated)
+
+    def delete(self, doc_id: str) -> None:
+        """Delete the document. Raises DocumentNotFoundError if it does not exist."""
+        self._check_writable()
+        table, _ = self._current_for_write(doc_id)
+        pw = self._writes.get(doc_id)
+        if pw is not None:
+            if pw.old_doc is None:
+                del self._writes[doc_id]  # inserted and deleted in this transaction: nothing to write
+            else:
+                pw.new_doc = None
+            return
+        old, old_ts = self._snapshot_doc(self._svc.catalog.table(table), doc_id)
+        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None)
+
+    def query(self, table: str) -> "QueryBuilder":
+        """A query over *table* (see ``engine.query.QueryBuilder``); default order: by_creation_time asc."""
+        from engine.query import QueryBuilder
+
+        self._check_open()
+        return QueryBuilder(self, table)
+
+    # ---- inspection ----------------------------------------------------------------------------
+
+    def write_set(self) -> list[tuple[str, str, str]]:
+        """Buffered writes as (kind, table, id), in first-write order."""
+        return [(pw.kind, pw.table, pw.id) for pw in self._writes.values()]
+
+    def has_writes(self) -> bool:
+        return bool(self._writes)
+
+    def finalize(self) -> FinalTransaction:
+        self._check_open()
+        return FinalTransaction(self.begin_ts, self.read_set, tuple(self._writes.values()), self.writer)
+
+    # ---- internals shared with the query layer ---------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.state is not TxnState.OPEN:
+            raise RippleError(f"transaction is {self.state.value}; it can no longer be used")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self.read_only:
+            raise ReadOnlyError("this function is read-only (a query); it cannot insert, patch, replace or delete")
+
+    @staticmethod
+    def _check_table_name(table: str) -> None:
+        if not isinstance(table, str) or not TABLE_NAME_RE.match(table):
+            raise InvalidValueError(
+                f"invalid table name {table!r}: must start with a letter and contain only letters, digits "
+                "and underscores (at most 64 characters); names starting with '_' are reserved"
+            )
+
+    def _table_of(self, doc_id: str) -> TableInfo | None:
+        if not isinstance(doc_id, str):
+            raise InvalidIdError(f"document id must be a string, got {type(doc_id).__name__}")
+        number = ids.table_number_of(doc_id)
+        return self._svc.catalog.table_by_number(number)
+
+    def _snapshot_doc(self, table: TableInfo, doc_id: str) -> tuple[dict | None, int | None]:
+        ix = table.indexes[BY_ID]
+        key = id_key(doc_id)
+        self.read_set.record(ix.full_name, Interval.point(key))
+        raw = self._svc.index_view(ix.index_id).get(key, self.begin_ts)
+        if raw is None:
+            return None, None
+        vts, body = split_by_id_value(raw)
+        return values.decode_document(body), vts
+
+    def _current_for_write(self, doc_id: str) -> tuple[str, dict]:
+        table = self._table_of(doc_id)
+        if table is not None:
+            pw = self._writes.get(doc_id)
+            if pw is not None:
+                if pw.new_doc is not None:
+                    return table.name, pw.new_doc
+            else:
+                doc, _ = self._snapshot_doc(table, doc_id)
+                if doc is not None:
+                    return table.name, doc
+        raise DocumentNotFoundError(f"document {doc_id!r} does not exist")
+
+    def _stage_update(self, table: str, doc_id: str, updated: dict) -> None:
+        user = {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")}
+        values.validate_document(user)
+        values.validate_document(updated, allow_system_fields=True)
+        self._svc.validate_for_schema(table, user)
+        self._check_index_keys(self._svc.catalog.table(table), updated)
+        pw = self._writes.get(doc_id)
+        if pw is None:
+            old, old_ts = self._snapshot_doc(self._svc.catalog.table(table), doc_id)
+            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, copy.deepcopy(updated))
+        else:
+            pw.new_doc = copy.deepcopy(updated)
+
+    @staticmethod
+    def _check_index_keys(table: TableInfo, doc: dict) -> None:
+        """Compute the document's key in every index now, so a key that cannot be stored (too large)
+        fails this write, not the commit."""
+        for ix in list(table.indexes.values()):
+            index_key(ix, doc)
+
+    def _take_creation_time(self) -> float:
+        if self._next_creation_time is None:
+            self._next_creation_time = max(float(self._svc.physical_ms()), to_millis(self.begin_ts))
+        ct = self._next_creation_time
+        self._next_creation_time = math.nextafter(ct, math.inf)
+        return ct
+
+    def _record_read(self, ix: IndexInfo, interval: Interval) -> None:
+        self.read_set.record(ix.full_name, interval)
+
+    def _overlay(self, ix: IndexInfo, interval: Interval) -> dict[bytes, dict | None]:
+        """This transaction's own writes as they affect index *ix* inside *interval*: key -> new document,
+        or None where a snapshot entry must be hidden (the document moved or was deleted)."""
+        out: dict[bytes, dict | None] = {}
+        for pw in self._writes.values():
+            if pw.table != ix.table:
+                continue
+            if pw.old_doc is not None:
+                k = index_key(ix, pw.old_doc)
+                if interval.contains(k):
+                    out.setdefault(k, None)
+            if pw.new_doc is not None:
+                k = index_key(ix, pw.new_doc)
+                if interval.contains(k):
+                    out[k] = pw.new_doc
+        return out
+
+    def _row_doc(self, ix: IndexInfo, value: bytes) -> dict | None:
+        """The document an index row points at, read at the snapshot (by_id rows carry it inline)."""
+        if ix.name == BY_ID:
+            return values.decode_document(split_by_id_value(value)[1])
+        doc_id = value.decode()
+        table = self._svc.catalog.table(ix.table)
+        raw = self._svc.index_view(table.indexes[BY_ID].index_id).get(id_key(doc_id), self.begin_ts)
+        if raw is None:  # index and by_id disagree: a bug, never a user error
+            raise RippleError(f"index {ix.full_name} points at missing document {doc_id} at ts {self.begin_ts}")
+        return values.decode_document(split_by_id_value(raw)[1])
+
+    def _scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]:
+        """Rows of *ix* in *interval* at the snapshot, with this transaction's writes overlaid, in key order
+        (descending if *reverse*). Records nothing: the query layer records what it consumed."""
+        if ix.index_id < 0:  # placeholder index of a table that does not exist yet (see engine.query)
+            return
+        view = self._svc.index_view(ix.index_id)
+        snapshot = scan_by_batches(view, interval, self.begin_ts, reverse)
+        overlay = self._overlay(ix, interval) if self._writes else {}
+        if not overlay:
+            for key, value in snapshot:
+                yield key, self._row_doc(ix, value)
+            return
+        pending = sorted(overlay.items(), reverse=reverse)
+        i = 0
+        before: Callable[[bytes, bytes], bool] = (lambda a, b: a > b) if reverse else (lambda a, b: a < b)
+        for key, value in snapshot:
+            while i < len(pending) and before(pending[i][0], key):
+                k, d = pending[i]
+                i += 1
+                if d is not None:
+                    yield k, copy.deepcopy(d)
+            if i < len(pending) and pending[i][0] == key:
+                k, d = pending[i]
+                i += 1
+                if d is not None:
+                    yield k, copy.deepcopy(d)
+                continue
+            yield key, self._row_doc(ix, value)
+        for k, d in pending[i:]:
+            if d is not None:
+                yield k, copy.deepcopy(d)

@@ -137,7 +137,6 @@ class Database:
         self._interval_map_cls = self.kernels["interval_map"][1].IntervalMap
         self._rng = random.Random(config.seed)
         self._rng_lock = threading.Lock()
-        self._idgen = ids.IdGenerator(random.Random(config.seed ^ 0x5EED))
         self.stats_ = Stats()
         self._stats_lock = threading.Lock()
 
@@ -168,6 +167,9 @@ class Database:
 
         self.clock = HybridLogicalClock(self._physical)
         self.clock.observe(self._persistence.max_ts())
+        # Ids are random bytes from a seeded generator (deterministic experiments). The seed mixes in the
+        # persisted high-water mark so a reopened database does not replay the id sequence it already used.
+        self._idgen = ids.IdGenerator(random.Random(f"ids:{config.seed}:{self._persistence.max_ts()}"))
 
         index_name = config.resolved_index()
         self._index_store = open_index_store(index_name, IndexConfig(

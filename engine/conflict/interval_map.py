@@ -122,20 +122,33 @@ class IntervalMap:
         if root is None:
             self._root = node
             return
-        # Descend to the leaf position, remembering the path.
+        # Descend to the leaf position, remembering the path. Every node passed will have the new node
+        # in its subtree whatever the rotations below do, so its max-end can be raised on the way down
+        # (rotated nodes are recomputed from their children afterwards).
         path: list[_Node] = []
+        push = path.append
         cur: _Node | None = root
+        go_left = False
         while cur is not None:
-            path.append(cur)
-            cur = cur.left if _before(node, cur) else cur.right
+            push(cur)
+            m = cur.max_end
+            if m is not None and (end is None or end > m):
+                cur.max_end = end
+            cs = cur.start
+            go_left = start < cs or (
+                start == cs and (owner < cur.owner or (owner == cur.owner and seq < cur.seq))
+            )
+            cur = cur.left if go_left else cur.right
         parent = path[-1]
-        if _before(node, parent):
+        if go_left:
             parent.left = node
         else:
             parent.right = node
         # Rotate the new node up while it outranks its parent (restores heap order).
         i = len(path) - 1
         prio = node.prio
+        if path[i].prio >= prio:
+            return  # common case: stays a leaf; annotations already correct
         while i >= 0 and path[i].prio < prio:
             p = path[i]
             if p.left is node:
@@ -155,10 +168,6 @@ class IntervalMap:
                     g.right = node
             i -= 1
         _pull(node)
-        # Ancestors above the final position only need their annotation refreshed.
-        while i >= 0:
-            _pull(path[i])
-            i -= 1
 
     def remove_owner(self, owner: int) -> int:
         """Remove every interval of *owner*; return how many were removed (0 for an unknown owner).
@@ -223,36 +232,42 @@ class IntervalMap:
                 parent.left = sub_root
             else:
                 parent.right = sub_root
+            # Annotations above depend only on children's annotations: stop once one is unchanged.
             for n in reversed(path):
+                old = n.max_end
                 _pull(n)
+                if n.max_end == old:
+                    break
 
     # ---- queries ---------------------------------------------------------------------------------
 
     def _stab_into(self, key: bytes, out: set[int]) -> None:
         """Add to *out* the owner of every interval containing *key*."""
-        root = self._root
-        if root is None:
-            return
-        stack = [root]
-        pop = stack.pop
+        stack: list[_Node] = []
         push = stack.append
+        pop = stack.pop
         add = out.add
-        while stack:
+        n = self._root
+        while True:
+            if n is not None:
+                m = n.max_end
+                if m is None or key < m:  # else: every interval below n ends at or before key
+                    if n.start <= key:
+                        e = n.end
+                        if e is None or key < e:
+                            add(n.owner)
+                        left = n.left
+                        if left is not None:
+                            lm = left.max_end  # prune before pushing: saves a push/pop per turn
+                            if lm is None or key < lm:
+                                push(left)
+                        n = n.right
+                    else:
+                        n = n.left  # n and its whole right subtree start after key
+                    continue
+            if not stack:
+                return
             n = pop()
-            m = n.max_end
-            if m is not None and m <= key:
-                continue  # every interval in this subtree ends at or before key
-            left = n.left
-            if left is not None:
-                push(left)
-            if n.start <= key:
-                e = n.end
-                if e is None or key < e:
-                    add(n.owner)
-                right = n.right
-                if right is not None:
-                    push(right)
-            # else: n and its whole right subtree start after key
 
     def stab(self, key: bytes) -> set[int]:
         """Owners having some interval that contains *key* (a fresh set).

@@ -112,6 +112,12 @@ class IndexStore(Protocol):
         """
         ...
 
+    def backfill(self, index_id: int, commits: Sequence[tuple[Timestamp, Sequence[IndexWrite]]]) -> None:
+        """Write the history of one freshly created, still empty index (an index added to a table with
+        data): versions at past timestamps, strictly increasing and ``<= applied_ts()``, which it leaves
+        unchanged. ValueError, nothing written, if the index is not empty or the order is wrong."""
+        ...
+
     def applied_ts(self) -> Timestamp:
         """Highest commit ts applied (0 if none)."""
         ...

@@ -508,6 +508,28 @@ class LmdbBTreeStore:
             self._ids |= new_ids
             self._applied_ts = last
 
+    def backfill(self, index_id: int, commits: Sequence[tuple[int, Sequence]]) -> None:
+        """Write the history of one freshly created, still empty index (adding an index to a table with
+        data), in one write transaction. Timestamps must strictly increase and be ``<= applied_ts()``;
+        ``applied_ts`` is unchanged. ValueError (nothing written) if the index already holds versions or
+        the order is wrong. Runtime: O(w·log n) for w writes."""
+        self._check_open()
+        self.open_index(index_id)
+        prefix = _U32.pack(index_id)
+        with self._write_lock:
+            validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, self._max_key)
+            if commits and commits[-1][0] > self._applied_ts:
+                raise ValueError(f"backfill ts {commits[-1][0]} is above applied_ts {self._applied_ts}; nothing was written")
+            with self._env.begin(write=True, db=self._versions_db) as txn:
+                cur = txn.cursor()
+                if cur.set_range(prefix) and cur.key().startswith(prefix):
+                    raise ValueError(f"backfill of index {index_id}: the index is not empty; nothing was written")
+                put = txn.put
+                for ts, writes in commits:
+                    inv = _U64.pack(_MAX_U64 - ts)
+                    for key, value in writes:
+                        put(prefix + key + inv, TOMBSTONE if value is None else LIVE + value)
+
     def applied_ts(self) -> Timestamp:
         """Highest commit ts applied (0 if none); persisted with each batch. Runtime: O(1)."""
         return Timestamp(self._applied_ts)

@@ -562,6 +562,22 @@ class MemBTreeStore:
                     index._apply(ts, writes)
             self._applied_ts = commits[-1][0]
 
+    def backfill(self, index_id: int, commits: Sequence[tuple[int, Sequence[IndexWrite]]]) -> None:
+        """Write the history of one freshly created, still empty index (adding an index to a table with
+        data). Timestamps must strictly increase and be ``<= applied_ts()``; ``applied_ts`` is unchanged.
+        ValueError (nothing written) if the index already holds versions or the order is wrong.
+        Runtime: O(w·(log n + capacity)) for w writes."""
+        with self._lock:
+            self._check_open()
+            validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, MAX_KEY_BYTES)
+            if commits and commits[-1][0] > self._applied_ts:
+                raise ValueError(f"backfill ts {commits[-1][0]} is above applied_ts {self._applied_ts}; nothing was written")
+            index = self.open_index(index_id)
+            if index._versions:
+                raise ValueError(f"backfill of index {index_id}: the index is not empty; nothing was written")
+            for ts, writes in commits:
+                index._apply(ts, writes)
+
     def applied_ts(self) -> Timestamp:
         """Highest commit ts applied (0 if none). Runtime: O(1)."""
         return Timestamp(self._applied_ts)

@@ -115,7 +115,7 @@ def convex_values(max_leaves: int = 12, small: bool = False) -> st.SearchStrateg
     ).filter(lambda v: value_depth(v) <= MAX_DEPTH)
 
 
-def documents(max_fields: int = 6, max_leaves: int = 12, small: bool = False) -> st.SearchStrategy[dict]:
+def documents(max_fields: int = 6, max_leaves: int = 6, small: bool = False) -> st.SearchStrategy[dict]:
     """Valid user documents (no system fields): up to *max_fields* top-level fields of
     ``convex_values(max_leaves, small)``, nested at most ``MAX_DEPTH`` deep counting the document."""
     names = st.sampled_from(["a", "b", "c"]) if small else user_field_names()

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine._impl import implementations
-from engine.conflict.interval_set import IntervalSet
 from engine.testing.models.conflict import IntervalSetModel, boundaries
 from engine.types import Interval, key_successor
 
@@ -31,6 +30,7 @@ from engine.types import Interval, key_successor
 KEY_ALPHABET = [b"\x00", b"a", b"b", b"\xff"]
 small_keys = st.lists(st.sampled_from(KEY_ALPHABET), max_size=3).map(b"".join)
 nonempty_small_keys = st.lists(st.sampled_from(KEY_ALPHABET), min_size=1, max_size=3).map(b"".join)
+
 
 def _ordered(a: bytes, b: bytes) -> Interval:
     return Interval(min(a, b), max(a, b))  # empty only when a == b
@@ -148,7 +148,9 @@ def make_interval_set_machine(impl: Callable[..., Any]) -> type[RuleBasedStateMa
                 assert self.subject.first_contained([k]) == (0 if want else -1), k
             assert self.subject.first_contained(probes) == self.model.first_contained(probes)
 
-    IntervalSetMachine.__name__ = IntervalSetMachine.__qualname__ = f"IntervalSetMachine[{getattr(impl, '__name__', impl)}]"
+    IntervalSetMachine.__name__ = IntervalSetMachine.__qualname__ = (
+        f"IntervalSetMachine[{getattr(impl, '__name__', impl)}]"
+    )
     return IntervalSetMachine
 
 
@@ -174,7 +176,8 @@ def test_contains_equals_model(impl: Any, ivs: list[Interval], keys: list[bytes]
 
 @pytest.mark.parametrize("impl", IMPLS)
 @given(data=st.data(), ivs=interval_lists)
-def test_representation_independent_of_insertion_order(impl: Any, data: st.DataObject, ivs: list[Interval]) -> None:
+def test_representation_independent_of_insertion_order(impl: Any, data: st.DataObject,
+                                                       ivs: list[Interval]) -> None:
     shuffled = data.draw(st.permutations(ivs))
     a = impl()
     for iv in ivs:
@@ -215,7 +218,8 @@ def test_splitting_intervals_gives_an_equal_set(impl: Any, data: st.DataObject, 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @given(a_ivs=interval_lists, b_ivs=interval_lists, iv=small_intervals)
-def test_union_and_overlaps_equal_model(impl: Any, a_ivs: list[Interval], b_ivs: list[Interval], iv: Interval) -> None:
+def test_union_and_overlaps_equal_model(impl: Any, a_ivs: list[Interval], b_ivs: list[Interval],
+                                        iv: Interval) -> None:
     u = impl(a_ivs).union(impl(b_ivs))
     u.check_invariants()
     assert u.intervals() == IntervalSetModel(a_ivs + b_ivs).canonical()

@@ -7,8 +7,8 @@ unchanged state machine against the mutant and requires it to fail. A mutant tha
 Who uses it: pytest only. The mutants live here, never in ``engine``.
 
 Invariants: runs are reproducible (``derandomize=True``, no example database), and the mutants' own
-randomness is seeded. Hypothesis re-raises the original ``AssertionError`` after shrinking, which is what
-``pytest.raises`` expects.
+randomness is seeded. With shrinking off and ``report_multiple_bugs=False`` hypothesis re-raises the
+original ``AssertionError`` of the first failing run, which is what ``pytest.raises`` expects.
 """
 from __future__ import annotations
 
@@ -85,18 +85,24 @@ class NoUnboundedStabIntervalMap(IntervalMap):
     __slots__ = ()
 
     def _stab_into(self, key: bytes, out: set[int]) -> None:
-        stack = [self._root] if self._root is not None else []
-        while stack:
+        stack: list[_Node] = []
+        n = self._root
+        while True:
+            if n is not None:
+                m = n.max_end
+                if m is None or key < m:
+                    if n.start <= key:
+                        if n.end is not None and key < n.end:  # the bug: end None never matches
+                            out.add(n.owner)
+                        if n.left is not None:
+                            stack.append(n.left)
+                        n = n.right
+                    else:
+                        n = n.left
+                    continue
+            if not stack:
+                return
             n = stack.pop()
-            if n.max_end is not None and n.max_end <= key:
-                continue
-            if n.left is not None:
-                stack.append(n.left)
-            if n.start <= key:
-                if n.end is not None and key < n.end:  # the bug: end None never matches
-                    out.add(n.owner)
-                if n.right is not None:
-                    stack.append(n.right)
 
 
 class StaleMaxEndIntervalMap(IntervalMap):

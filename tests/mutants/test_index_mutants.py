@@ -77,7 +77,7 @@ def _store_with(index_class: type[MemBTreeIndex]):
 
 # Derandomized and without shrinking: a fixed, fast search that must find the bug every time.
 MUTANT_SETTINGS = settings(max_examples=300, stateful_step_count=40, derandomize=True, deadline=None,
-                           database=None, phases=(Phase.explicit, Phase.generate),
+                           database=None, phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False,
                            suppress_health_check=list(HealthCheck))
 
 

@@ -67,6 +67,8 @@ def test_sigkill_loses_no_acknowledged_commit_and_exposes_no_partial_one(tmp_pat
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
+        child.stdout.close()
+        child.stderr.close()
     with engine.open_database(path, persistence=persistence, index=index) as db:
         docs = db.read(lambda tx: tx.query("pairs").collect())
         halves: dict[int, list[int]] = {}

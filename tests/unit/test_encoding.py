@@ -402,7 +402,8 @@ def test_prefix_interval_contains_exactly_the_keys_with_that_prefix(eq, candidat
     interval = prefix_interval(eq)
     for values, doc_id in candidates:
         for vals in (values, eq + values):
-            expected = len(vals) >= len(eq) and _equal_prefix(vals, eq)
+            full = vals + (doc_id,)  # the id is an element too: a short key may match eq through it
+            expected = len(full) >= len(eq) and _equal_prefix(full, eq)
             assert interval.contains(index_key(vals, doc_id)) == expected
 
 

@@ -9,6 +9,7 @@ import pytest
 import engine
 from engine import UNDEFINED, define_schema, define_table, v
 from engine.conflict.base import Verdict
+from tests.system.conftest import COMBOS
 
 
 def insert_many(db, table, docs):
@@ -185,9 +186,8 @@ def test_stats_count_commits_conflicts_and_retries(db):
     assert st["commits"] == 2 and st["conflicts"] == 1
 
 
+@pytest.mark.parametrize("combo", [c for c in COMBOS if c[0] != "memory"], ids=lambda c: f"{c[0]}+{c[1]}")
 def test_reopen_keeps_everything_and_timestamps_move_forward(open_db, clock):
-    if not open_db.persistent:
-        pytest.skip("in-memory persistence does not survive close by design")  # the only skip: not applicable
     db = open_db()
     db.set_schema(define_schema({"m": define_table({"ch": v.string()}).index("by_ch", ["ch"])}))
     ids = insert_many(db, "m", [{"ch": c} for c in "abcab"])

@@ -136,61 +136,77 @@ def seek_visible(cur: lmdb.Cursor, kb: bytes, inv: bytes) -> bytes | None:
     return cur.value()
 
 
-def lmdb_scan_forward(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int) -> list:
+#: Versions of one key a scan steps over before it seeks instead. Stepping is a C-level iterator step
+#: (several times cheaper than a B-tree seek from Python), so short runs of old versions are walked and
+#: only long ones (hot keys between gc passes) are skipped with O(log n) seeks.
+SKIP_LIMIT = 8
+
+
+def lmdb_scan_forward(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int,
+                      skip_limit: int = SKIP_LIMIT) -> list:
     """Up to *limit* live ``(key, value)`` pairs with framed key in ``[lo, hi)`` visible at inverted ts
     *inv*, ascending. *lo*/*hi* are ``index_id || bound``; ``hi=None`` means to the end of the database.
 
-    Per key: if its newest version is not newer than the snapshot (the common case), it is read in place;
-    otherwise one seek to ``key || inv`` finds the visible one. Moving on is a ``next()`` when the key has
-    one version and a seek past ``key || FF8`` when it has several. Runtime: O(log n + k·log n) worst case,
-    O(log n + k) when most keys have one version.
+    One forward pass with LMDB's iterator. Entries of a key come newest first, so the first one with
+    ``~vts >= inv`` is the visible version; the key's remaining (older) entries are stepped over. After
+    *skip_limit* consecutive entries of one key have been stepped over, the kernel seeks instead: to
+    ``key || inv`` while looking for the visible version, past ``key || FF8`` once it is settled.
+    Runtime: O(log n + e) for e entries in range, and at most O(log n) per key with many versions.
     """
     out: list = []
     if limit <= 0 or not cur.set_range(lo):
         return out
-    raw = cur.key()
-    kb = raw[:-8]
-    if kb < lo:
-        # A stored key that is a proper prefix of the start bound sorts at/after lo although it is < start.
-        if not _seek_past_key(cur, kb):
-            return out
-        raw = cur.key()
-        kb = raw[:-8]
+    append = out.append
+    last = None      # framed key of the entry being looked at
+    settled = True   # its visible version has been handled (or the key is outside the interval)
+    stepped = 0      # entries of `last` stepped over since the last seek
     while True:
-        if hi is not None and kb >= hi:
-            return out
-        if raw[-8:] < inv:  # newest version is newer than the snapshot: seek to the visible one
-            if not cur.set_range(kb + inv):
-                return out
-            raw = cur.key()
-            nk = raw[:-8]
-            if nk != kb:  # no version <= ts: we landed on the next key's newest version
-                kb = nk
+        for raw, stored in cur.iternext():
+            kb = raw[:-8]
+            if kb != last:
+                if hi is not None and kb >= hi:
+                    return out
+                last = kb
+                stepped = 0
+                # A stored key that is a proper prefix of the start bound sorts at/after lo but is < start.
+                settled = kb < lo
+                if settled:
+                    continue
+            elif settled:
+                stepped += 1
+                if stepped > skip_limit:
+                    break  # seek past the rest of this key's versions
                 continue
-        stored = cur.value()
-        if stored[0]:
-            out.append((kb[4:], stored[1:]))
-            if len(out) >= limit:
+            if raw[-8:] >= inv:  # first entry not newer than the snapshot: the visible version
+                settled = True
+                if stored[0]:
+                    append((kb[4:], stored[1:]))
+                    if len(out) >= limit:
+                        return out
+            else:
+                stepped += 1
+                if stepped > skip_limit:
+                    break  # seek to the visible version
+        else:
+            return out  # end of the database
+        stepped = 0
+        if settled:
+            if not _seek_past_key(cur, last):
                 return out
-        if not cur.next():
+        elif not cur.set_range(last + inv):
             return out
-        raw = cur.key()
-        nk = raw[:-8]
-        if nk == kb:  # older versions follow: jump over them
-            if not _seek_past_key(cur, kb):
-                return out
-            raw = cur.key()
-            nk = raw[:-8]
-        kb = nk
+        # The fresh iterator of the next round yields the entry we landed on first.
 
 
-def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int) -> list:
+def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int,
+                      skip_limit: int = SKIP_LIMIT) -> list:
     """Like ``lmdb_scan_forward`` but descending: the *limit* greatest live keys of ``[lo, hi)``.
 
-    Walking backwards lands on each key's *oldest* version first. If that one is newer than the snapshot,
-    the key is invisible; if the previous entry belongs to another key, the oldest is the only version and
-    is the visible one; otherwise one seek to ``key || inv`` finds the visible version and one seek to
-    ``key`` (its newest version) then ``prev()`` moves on. Runtime: O(log n + k·log n) worst case.
+    Walking backwards meets each key's versions oldest first: the visible version is the last entry with
+    ``~vts >= inv`` before an entry newer than the snapshot or another key appears, so a key is emitted
+    when the walk leaves it. After *skip_limit* stepped entries of one key the kernel seeks instead: to
+    ``key || inv`` for its visible version, then to ``key`` and one step back to the previous key.
+    Runtime: O(log n + e) for e entries in range, and at most O(log n) per key with many versions.
     """
     out: list = []
     if limit <= 0:
@@ -208,27 +224,53 @@ def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes,
             ok = cur.prev()
     else:
         ok = cur.last()
-    while ok:
-        raw = cur.key()
-        kb = raw[:-8]
-        if kb < lo:
+    if not ok:
+        return out
+    append = out.append
+    last = None        # framed key being walked
+    candidate = None   # stored value of its newest version seen so far with vts <= ts (None: none yet)
+    closed = False     # an entry of `last` newer than the snapshot was seen: candidate is final
+    stepped = 0
+    while True:
+        for raw, stored in cur.iterprev():
+            kb = raw[:-8]
+            if kb != last:
+                if candidate is not None and candidate[0]:
+                    append((last[4:], candidate[1:]))
+                    if len(out) >= limit:
+                        return out
+                if kb < lo:
+                    return out
+                last = kb
+                candidate = None
+                closed = False
+                stepped = 0
+            else:
+                stepped += 1
+                if stepped > skip_limit:
+                    break
+            if not closed:
+                if raw[-8:] >= inv:
+                    candidate = stored
+                else:
+                    closed = True
+        else:
+            # Start of the database: emit the last key walked.
+            if candidate is not None and candidate[0]:
+                append((last[4:], candidate[1:]))
             return out
-        if raw[-8:] < inv:  # even the oldest retained version is newer than the snapshot
-            cur.set_range(kb)
-            ok = cur.prev()
-            continue
-        stored = cur.value()
-        ok = cur.prev()
-        if ok and cur.key()[:-8] == kb:  # several versions: seek to the visible one, then before the key
-            cur.set_range(kb + inv)
-            stored = cur.value()
-            cur.set_range(kb)
-            ok = cur.prev()
-        if stored[0]:
-            out.append((kb[4:], stored[1:]))
-            if len(out) >= limit:
-                return out
-    return out
+        # Many versions of `last`: find its visible one directly, then continue before the key.
+        stepped = 0
+        if not closed:
+            candidate = cur.value() if cur.set_range(last + inv) and cur.key()[:-8] == last else None
+            closed = True
+        cur.set_range(last)
+        if not cur.prev():
+            if candidate is not None and candidate[0]:
+                append((last[4:], candidate[1:]))
+            return out
+        # The next round's fresh iterator yields the previous key's oldest entry first; `last` differs
+        # from it, so the candidate is emitted there.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,6 +292,7 @@ class LmdbBTreeIndex:
         # Exclusive upper bound of this index's range (None for the last possible id: end of database).
         self._upper = _U32.pack(index_id + 1) if index_id < MAX_INDEX_ID else None
         self._max_key = store._max_key
+        self._skip_limit = store._skip_limit
 
     def _bounds(self, interval: Interval) -> tuple[bytes, bytes | None]:
         """Framed ``[lo, hi)`` for *interval*. Bounds longer than any storable key are cut to
@@ -274,14 +317,19 @@ class LmdbBTreeIndex:
         if len(key) > self._max_key:  # cannot be stored; seeking with it would exceed LMDB's key limit
             return None
         kb = self._prefix + key
-        with self._env.begin(db=self._db) as txn:
+        seek = kb + (_U64.pack(_MAX_U64 - ts) if 0 < ts < MAX_TIMESTAMP else inverted_ts(ts))
+        # Explicit begin/abort (not ``with``) and one ``item()`` call: ~10% of a point read in Python.
+        txn = self._env.begin(db=self._db)
+        try:
             cur = txn.cursor()
-            if not cur.set_range(kb + inverted_ts(ts)):
+            if not cur.set_range(seek):
                 return None
-            if cur.key()[:-8] != kb:
-                return None
-            stored = cur.value()
-        return None if stored[0] == 0 else stored[1:]
+            raw, stored = cur.item()
+        finally:
+            txn.abort()
+        if raw[:-8] != kb or stored[0] == 0:
+            return None
+        return stored[1:]
 
     def scan_batch(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
         """Up to *limit* live ``(key, value)`` pairs visible at *ts* inside *interval* (start incl., end excl.),
@@ -294,11 +342,13 @@ class LmdbBTreeIndex:
             return []
         lo, hi = self._bounds(interval)
         inv = inverted_ts(ts)
-        with self._env.begin(db=self._db) as txn:
-            cur = txn.cursor()
+        txn = self._env.begin(db=self._db)
+        try:
             if reverse:
-                return lmdb_scan_reverse(cur, lo, hi, inv, limit)
-            return lmdb_scan_forward(cur, lo, hi, inv, limit)
+                return lmdb_scan_reverse(txn.cursor(), lo, hi, inv, limit, self._skip_limit)
+            return lmdb_scan_forward(txn.cursor(), lo, hi, inv, limit, self._skip_limit)
+        finally:
+            txn.abort()
 
     def scan(self, interval: Interval, ts: Timestamp, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Lazily yield every live pair visible at *ts* in *interval*, in key order (see ``scan_batch``).
@@ -386,7 +436,8 @@ class LmdbBTreeStore:
     """The ``"lmdb-btree"`` ``IndexStore``. Opens (creating if missing) the LMDB environment at ``config.path``.
 
     ``config.extra`` may set ``max_readers`` (LMDB reader slots, default 126: the most threads reading at
-    once) and ``gc_chunk`` (entries examined per gc write transaction, default 10_000).
+    once), ``gc_chunk`` (entries examined per gc write transaction, default 10_000) and ``skip_limit``
+    (versions of one key a scan steps over before seeking, default ``SKIP_LIMIT``; 0 = always seek).
     Raises ValueError without ``config.path`` or with an unknown durability; ``PersistenceError`` if the
     directory holds a different on-disk format.
     """
@@ -406,6 +457,7 @@ class LmdbBTreeStore:
         self._env = lmdb.open(config.path, map_size=config.map_size, max_dbs=4, subdir=True,
                               sync=full, metasync=full, max_readers=int(config.extra.get("max_readers", 126)))
         self._gc_chunk = max(1, int(config.extra.get("gc_chunk", 10_000)))
+        self._skip_limit = max(0, int(config.extra.get("skip_limit", SKIP_LIMIT)))
         self._closed = False
         self._write_lock = threading.Lock()
         # The whole key must fit LMDB's limit, framing included; never more than the cross-strategy bound.
@@ -445,10 +497,11 @@ class LmdbBTreeStore:
         self._check_open()
         if index_id not in self._ids:
             with self._write_lock:
+                self._check_open()
                 if index_id not in self._ids:
                     with self._env.begin(write=True, db=self._meta_db) as txn:
                         txn.put(_META_INDEX + _U32.pack(index_id), b"")
-                    self._ids.add(index_id)
+                    self._ids = self._ids | {index_id}
         handle = self._handles.get(index_id)
         if handle is None:
             handle = self._handles.setdefault(index_id, LmdbBTreeIndex(index_id, self))
@@ -460,9 +513,9 @@ class LmdbBTreeStore:
         Runtime: O(v·log n) for its v versions.
         """
         _check_index_id(index_id)
-        self._check_open()
         prefix = _U32.pack(index_id)
         with self._write_lock:
+            self._check_open()
             with self._env.begin(write=True) as txn:
                 txn.delete(_META_INDEX + prefix, db=self._meta_db)
                 cur = txn.cursor(db=self._versions_db)
@@ -470,7 +523,7 @@ class LmdbBTreeStore:
                 while ok and cur.key().startswith(prefix):
                     cur.delete()
                     ok = bool(cur.key())
-            self._ids.discard(index_id)
+            self._ids = self._ids - {index_id}
 
     def index_ids(self) -> list[int]:
         """Ids of every existing index, ascending. Runtime: O(i log i)."""
@@ -485,8 +538,8 @@ class LmdbBTreeStore:
         written. Writing to a never-opened index id opens it. An empty batch is a no-op. With
         ``durability="full"`` the data is on disk when this returns. Runtime: O(w·log n) for w writes.
         """
-        self._check_open()
         with self._write_lock:
+            self._check_open()
             validate_batch(commits, self._applied_ts, self._max_key)
             if not commits:
                 return
@@ -504,8 +557,10 @@ class LmdbBTreeStore:
                             put(prefix + key + inv, TOMBSTONE if value is None else LIVE + value)
                 last = commits[-1][0]
                 put(_META_APPLIED, _U64.pack(last), db=self._meta_db)
-            # Caches change only after the transaction committed.
-            self._ids |= new_ids
+            # Caches change only after the transaction committed. The id set is replaced, never mutated,
+            # so concurrent readers of index_ids() iterate a stable set without taking the lock.
+            if new_ids:
+                self._ids = self._ids | new_ids
             self._applied_ts = last
 
     def backfill(self, index_id: int, commits: Sequence[tuple[int, Sequence]]) -> None:
@@ -544,11 +599,11 @@ class LmdbBTreeStore:
         """Set metadata *key* (a str) to *value* (bytes) in its own write transaction. Runtime: O(log n)."""
         if not isinstance(key, str) or not isinstance(value, bytes):
             raise TypeError("meta keys are str and values are bytes")
-        self._check_open()
         k = _META_USER + key.encode("utf-8")
         if len(k) > self._env.max_key_size():
             raise ValueError(f"meta key {key!r} is too long for LMDB")
         with self._write_lock:
+            self._check_open()
             with self._env.begin(write=True, db=self._meta_db) as txn:
                 txn.put(k, value)
 
@@ -568,6 +623,7 @@ class LmdbBTreeStore:
         resume: bytes | None = b""
         while resume is not None:
             with self._write_lock:
+                self._check_open()
                 with self._env.begin(write=True, db=self._versions_db) as txn:
                     cur = txn.cursor()
                     n, resume = _gc_chunk(cur, resume, inv_below, self._gc_chunk)
@@ -579,7 +635,12 @@ class LmdbBTreeStore:
         self._check_entries(None)
 
     def _check_entries(self, only_index: int | None) -> None:
-        self._check_open()
+        # The write lock makes the cached applied_ts/ids and the read snapshot agree (tests only).
+        with self._write_lock:
+            self._check_open()
+            self._check_entries_locked(only_index)
+
+    def _check_entries_locked(self, only_index: int | None) -> None:
         with self._env.begin() as txn:
             meta = txn.cursor(db=self._meta_db)
             ids = set()

@@ -91,6 +91,7 @@ def scan_forward(leaves: list, maxes: list, versions: dict, start: bytes, end: b
     if li == nleaves:
         return out
     pos = bisect_left(leaves[li], start)
+    append = out.append
     while li < nleaves:
         leaf = leaves[li]
         # Only the last leaf the interval touches needs the per-key end test.
@@ -102,7 +103,7 @@ def scan_forward(leaves: list, maxes: list, versions: dict, start: bytes, end: b
             for vts, value in versions[key]:
                 if vts <= ts:
                     if value is not None:
-                        out.append((key, value))
+                        append((key, value))
                         if len(out) >= limit:
                             return out
                     break
@@ -133,6 +134,7 @@ def scan_reverse(leaves: list, maxes: list, versions: dict, start: bytes, end: b
             pos = len(leaves[li])
         else:
             pos = bisect_left(leaves[li], end)
+    append = out.append
     while li >= 0:
         leaf = leaves[li]
         for j in range(pos - 1, -1, -1):
@@ -142,7 +144,7 @@ def scan_reverse(leaves: list, maxes: list, versions: dict, start: bytes, end: b
             for vts, value in versions[key]:
                 if vts <= ts:
                     if value is not None:
-                        out.append((key, value))
+                        append((key, value))
                         if len(out) >= limit:
                             return out
                     break

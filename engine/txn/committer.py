@@ -36,7 +36,6 @@ from engine.persistence.base import CommitRecord, DocumentWrite
 from engine.testing.hooks import NO_HOOKS, Hooks
 from engine.txn.transaction import FinalTransaction
 from engine.types import Timestamp
-from engine import values
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,12 +195,22 @@ class Committer:
         key_writes: list[KeyWrite] = []
         for pw in final.writes:
             table = self._catalog.table(pw.table)
-            encoded = values.encode_document(pw.new_doc) if pw.new_doc is not None else None
+            encoded = pw.new_encoded
             doc_writes.append(DocumentWrite(pw.table, pw.id, encoded, pw.old_ts))
             id_bytes = pw.id.encode()
+            new_doc: dict | None = None
             for ix in table.indexes.values():
-                old_key = index_key(ix, pw.old_doc) if pw.old_doc is not None else None
-                new_key = index_key(ix, pw.new_doc) if pw.new_doc is not None else None
+                # Keys were computed when the write was staged; an index added since then (schema change
+                # between staging and commit) is the only case that computes one here.
+                old_key = None
+                if pw.old_doc is not None:
+                    old_key = pw.old_keys.get(ix.index_id) or index_key(ix, pw.old_doc)
+                new_key = None
+                if encoded is not None:
+                    new_key = pw.new_keys.get(ix.index_id)
+                    if new_key is None:
+                        new_doc = new_doc or pw.new_doc
+                        new_key = index_key(ix, new_doc)  # type: ignore[arg-type]
                 out = index_writes.setdefault(ix.index_id, [])
                 name = ix.full_name
                 if old_key is not None and old_key != new_key:

@@ -15,7 +15,6 @@ Invariants:
 """
 from __future__ import annotations
 
-import copy
 import enum
 import math
 import re
@@ -58,19 +57,37 @@ class TxnServices(Protocol):
 
 @dataclass(slots=True)
 class PendingWrite:
-    """One document's net change in this transaction (several writes to one document collapse)."""
+    """One document's net change in this transaction (several writes to one document collapse).
+
+    The new version is kept *encoded* (``new_encoded``) together with its key in every index
+    (``new_keys``), both computed once when the write is staged: that is what the committer writes, so a
+    caller mutating its own dict afterwards cannot change what commits, and the committer does no
+    encoding or key computation of its own. ``old_keys`` are the snapshot version's keys.
+    """
 
     table: str
     id: str
-    old_doc: dict | None      # the snapshot version (None: inserted by this transaction)
-    old_ts: int | None        # its commit ts
-    new_doc: dict | None      # None: deleted
+    old_doc: dict | None          # the snapshot version (None: inserted by this transaction)
+    old_ts: int | None            # its commit ts
+    new_encoded: bytes | None     # None: deleted
+    old_keys: dict[int, bytes]    # index id -> key of old_doc
+    new_keys: dict[int, bytes]    # index id -> key of the new version
+
+    @property
+    def new_doc(self) -> dict | None:
+        """A fresh decoded copy of the new version (None if deleted)."""
+        return values.decode_document(self.new_encoded) if self.new_encoded is not None else None
 
     @property
     def kind(self) -> str:
         if self.old_doc is None:
             return "insert"
-        return "delete" if self.new_doc is None else "update"
+        return "delete" if self.new_encoded is None else "update"
+
+
+def keys_for(table: TableInfo, doc: dict) -> dict[int, bytes]:
+    """*doc*'s key in every index of *table* (raises IndexKeyTooLargeError for an unstorable key)."""
+    return {ix.index_id: index_key(ix, doc) for ix in list(table.indexes.values())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +130,7 @@ class Transaction:
             return None
         pw = self._writes.get(doc_id)
         if pw is not None:
-            return copy.deepcopy(pw.new_doc)
+            return pw.new_doc
         doc, _ = self._snapshot_doc(table, doc_id)
         return doc
 
@@ -126,7 +143,8 @@ class Transaction:
         self._check_table_name(table)
         if not isinstance(doc, dict):
             raise InvalidValueError(f"insert into {table!r} needs a dict document, got {type(doc).__name__}")
-        values.validate_document(doc)
+        if "_id" in doc or "_creationTime" in doc:
+            raise InvalidValueError("insert: _id and _creationTime are assigned by the database; leave them out")
         self._svc.validate_for_schema(table, doc)
         info = self._svc.ensure_table(table)
         ct = self._take_creation_time()
@@ -134,9 +152,10 @@ class Transaction:
         full = dict(doc)
         full["_id"] = new_id
         full["_creationTime"] = ct
-        values.validate_document(full, allow_system_fields=True)  # size limit includes system fields
-        self._check_index_keys(info, full)
-        self._writes[new_id] = PendingWrite(table, new_id, None, None, copy.deepcopy(full))
+        # One pass validates every value and limit (the size limit includes the system fields) and yields
+        # the encoding the committer will write.
+        encoded = values.validate_document(full, allow_system_fields=True)
+        self._writes[new_id] = PendingWrite(table, new_id, None, None, encoded, {}, keys_for(info, full))
         return new_id
 
     def patch(self, doc_id: str, fields: dict) -> None:
@@ -186,10 +205,12 @@ class Transaction:
             if pw.old_doc is None:
                 del self._writes[doc_id]  # inserted and deleted in this transaction: nothing to write
             else:
-                pw.new_doc = None
+                pw.new_encoded, pw.new_keys = None, {}
             return
-        old, old_ts = self._snapshot_doc(self._svc.catalog.table(table), doc_id)
-        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None)
+        info = self._svc.catalog.table(table)
+        old, old_ts = self._snapshot_doc(info, doc_id)
+        assert old is not None
+        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None, keys_for(info, old), {})
 
     def query(self, table: str) -> "QueryBuilder":
         """A query over *table* (see ``engine.query.QueryBuilder``); default order: by_creation_time asc."""
@@ -251,8 +272,8 @@ class Transaction:
         if table is not None:
             pw = self._writes.get(doc_id)
             if pw is not None:
-                if pw.new_doc is not None:
-                    return table.name, pw.new_doc
+                if pw.new_encoded is not None:
+                    return table.name, pw.new_doc  # type: ignore[return-value]
             else:
                 doc, _ = self._snapshot_doc(table, doc_id)
                 if doc is not None:
@@ -260,24 +281,17 @@ class Transaction:
         raise DocumentNotFoundError(f"document {doc_id!r} does not exist")
 
     def _stage_update(self, table: str, doc_id: str, updated: dict) -> None:
-        user = {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")}
-        values.validate_document(user)
-        values.validate_document(updated, allow_system_fields=True)
-        self._svc.validate_for_schema(table, user)
-        self._check_index_keys(self._svc.catalog.table(table), updated)
+        info = self._svc.catalog.table(table)
+        encoded = values.validate_document(updated, allow_system_fields=True)
+        self._svc.validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
+        new_keys = keys_for(info, updated)
         pw = self._writes.get(doc_id)
         if pw is None:
-            old, old_ts = self._snapshot_doc(self._svc.catalog.table(table), doc_id)
-            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, copy.deepcopy(updated))
+            old, old_ts = self._snapshot_doc(info, doc_id)
+            assert old is not None
+            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, keys_for(info, old), new_keys)
         else:
-            pw.new_doc = copy.deepcopy(updated)
-
-    @staticmethod
-    def _check_index_keys(table: TableInfo, doc: dict) -> None:
-        """Compute the document's key in every index now, so a key that cannot be stored (too large)
-        fails this write, not the commit."""
-        for ix in list(table.indexes.values()):
-            index_key(ix, doc)
+            pw.new_encoded, pw.new_keys = encoded, new_keys
 
     def _take_creation_time(self) -> float:
         if self._next_creation_time is None:
@@ -297,11 +311,11 @@ class Transaction:
             if pw.table != ix.table:
                 continue
             if pw.old_doc is not None:
-                k = index_key(ix, pw.old_doc)
+                k = pw.old_keys.get(ix.index_id) or index_key(ix, pw.old_doc)
                 if interval.contains(k):
                     out.setdefault(k, None)
-            if pw.new_doc is not None:
-                k = index_key(ix, pw.new_doc)
+            if pw.new_encoded is not None:
+                k = pw.new_keys.get(ix.index_id) or index_key(ix, pw.new_doc)  # type: ignore[arg-type]
                 if interval.contains(k):
                     out[k] = pw.new_doc
         return out
@@ -337,14 +351,14 @@ class Transaction:
                 k, d = pending[i]
                 i += 1
                 if d is not None:
-                    yield k, copy.deepcopy(d)
+                    yield k, d
             if i < len(pending) and pending[i][0] == key:
                 k, d = pending[i]
                 i += 1
                 if d is not None:
-                    yield k, copy.deepcopy(d)
+                    yield k, d
                 continue
             yield key, self._row_doc(ix, value)
         for k, d in pending[i:]:
             if d is not None:
-                yield k, copy.deepcopy(d)
+                yield k, d

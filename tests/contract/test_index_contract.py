@@ -21,7 +21,8 @@ from engine.index.registry import INDEX_STRATEGIES, open_index_store
 from engine.types import MAX_TIMESTAMP, Interval
 
 #: (strategy name, config.extra). Every registered strategy appears with default settings.
-VARIANTS = [(name, {}) for name in sorted(INDEX_STRATEGIES)] + [("mem-btree", {"leaf_capacity": 4})]
+VARIANTS = [(name, {}) for name in sorted(INDEX_STRATEGIES)] + [("mem-btree", {"leaf_capacity": 4}),
+                                                               ("lmdb-btree", {"skip_limit": 0})]
 
 
 class Checked:

@@ -8,7 +8,8 @@ the highest gc watermark, the only ones gc promises to preserve.
 
 Subjects come from ``subject_factories()``: the reference ``mem-btree`` (tiny leaf capacity 4 so splits
 and merges happen, and the default capacity), the ``cy`` twin of the ``mvcc`` kernel when it is built,
-and ``lmdb-btree`` in a fresh temporary directory per example. ``make_machine(factories)`` builds the same
+and ``lmdb-btree`` (default, and with ``skip_limit`` 0 and 1 so its scans take their seek paths) in a fresh
+temporary directory per example. ``make_machine(factories)`` builds the same
 machine over any list, which is how ``tests/mutants`` plugs deliberately broken twins in.
 
 Keys are prefix-free (the index precondition): a body over ``{0x01, 'a', 0xff}`` of length 0..2 followed by
@@ -80,6 +81,11 @@ def subject_factories() -> list[SubjectFactory]:
         out.append((f"mem-btree[{impl}]", lambda d, c=store_cls: c(IndexConfig())))
     out.append(("lmdb-btree", lambda d: open_index_store(
         "lmdb-btree", IndexConfig(path=d, map_size=1 << 26, extra={"gc_chunk": 3}))))
+    # skip_limit 0/1: scans seek as soon as a key has a second/third version, exercising the seek paths
+    # that the default (step over up to 8 versions) rarely reaches with few versions per key.
+    for skip in (0, 1):
+        out.append((f"lmdb-btree[skip_limit={skip}]", lambda d, skip=skip: open_index_store(
+            "lmdb-btree", IndexConfig(path=d, map_size=1 << 26, extra={"skip_limit": skip}))))
     return out
 
 

@@ -27,6 +27,7 @@ KERNELS: dict[str, str] = {
     "interval_set": "engine.conflict.interval_set",
     "interval_map": "engine.conflict.interval_map",
     "mvcc": "engine.index.mem_btree",
+    "mvcc_lmdb": "engine.index.lmdb_btree",
 }
 
 MODES = ("auto", "py", "cy")

@@ -24,14 +24,14 @@ from typing import Any, Callable, Iterator
 
 from engine import _impl, ids, values
 from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
-from engine.clock.hlc import HybridLogicalClock, PhysicalClock
+from engine.clock.hlc import PhysicalClock
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.config import DatabaseConfig
-from engine.documents import by_id_value, id_key, index_key, split_by_id_value
+from engine.documents import DocumentKeys, by_id_value, split_by_id_value
 from engine.errors import (ConflictError, DatabaseClosedError, InvalidIdError, RippleError,
                            SchemaValidationError, TooOldError)
 from engine.index.base import IndexConfig
-from engine.index.registry import open_index_store
+from engine.index.registry import INDEX_KERNELS, open_index_store
 from engine.log.write_window import WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, PersistenceConfig
 from engine.persistence.registry import open_persistence
@@ -133,6 +133,8 @@ class Database:
         self._physical = physical_clock
         self._closed = False
         self.kernels = _impl.resolve_all(config.impl)
+        #: Index keys with the selected key-codec kernel (shared by transactions, committer and replay).
+        self.keys = DocumentKeys(self.kernels["keycodec"][1])
         self._interval_set_cls = self.kernels["interval_set"][1].IntervalSet
         self._interval_map_cls = self.kernels["interval_map"][1].IntervalMap
         self._rng = random.Random(config.seed)
@@ -145,7 +147,8 @@ class Database:
         if path is not None:
             os.makedirs(path, exist_ok=True)
         self._persistence = open_persistence(config.persistence, PersistenceConfig(
-            path=os.path.join(path, "log") if path else None, durability=config.durability, map_size=config.map_size))
+            path=os.path.join(path, "log") if path else None, durability=config.durability, map_size=config.map_size),
+            codec=self.kernels["record"][1])
         try:
             self._open_rest()
         except BaseException:
@@ -165,7 +168,7 @@ class Database:
         raw_wm = self._persistence.get_global(WATERMARK_GLOBAL)
         self._watermark = Timestamp(int(raw_wm)) if raw_wm else Timestamp(0)
 
-        self.clock = HybridLogicalClock(self._physical)
+        self.clock = self.kernels["hlc"][1].HybridLogicalClock(self._physical)
         self.clock.observe(self._persistence.max_ts())
         # Ids are random bytes from a seeded generator (deterministic experiments). The seed mixes in the
         # persisted high-water mark so a reopened database does not replay the id sequence it already used.
@@ -173,7 +176,8 @@ class Database:
 
         index_name = config.resolved_index()
         self._index_store = open_index_store(index_name, IndexConfig(
-            path=os.path.join(path, "indexes") if path else None, durability="none", map_size=config.map_size))
+            path=os.path.join(path, "indexes") if path else None, durability="none", map_size=config.map_size),
+            kernel=self.kernels[INDEX_KERNELS[index_name]][1])
         self._views: dict[int, Any] = {}
         self._catch_up_indexes()
 
@@ -187,7 +191,7 @@ class Database:
             clock=self.clock, persistence=self._persistence, index_store=self._index_store,
             window=self._window, catalog=self.catalog, publish=self._on_publish, published_ts=latest,
             config=CommitterConfig(config.group_commit_max_batch, config.group_commit_max_delay_ms / 1000.0),
-            hooks=self._hooks, sleep=self._sleep)
+            hooks=self._hooks, sleep=self._sleep, keys=self.keys)
         self._catalog_lock = threading.Lock()
 
     # ---- open-time recovery ----------------------------------------------------------------------
@@ -224,8 +228,8 @@ class Database:
             for ix in table.indexes.values():
                 if only is not None and ix.index_id not in only:
                     continue
-                old_key = index_key(ix, old) if old is not None else None
-                new_key = index_key(ix, new) if new is not None else None
+                old_key = self.keys.index_key(ix, old) if old is not None else None
+                new_key = self.keys.index_key(ix, new) if new is not None else None
                 lst = out.setdefault(ix.index_id, [])
                 if old_key is not None and old_key != new_key:
                     lst.append((old_key, None))
@@ -482,7 +486,7 @@ class Database:
             return []
         view = self.index_view(table.indexes[BY_ID].index_id)
         out = []
-        for ts, raw in reversed(view.versions(id_key(doc_id))):
+        for ts, raw in reversed(view.versions(self.keys.id_key(doc_id))):
             out.append(Version(Timestamp(ts), values.decode_document(split_by_id_value(raw)[1]) if raw is not None else None))
         return out
 
@@ -490,7 +494,7 @@ class Database:
         table = self.catalog.table_by_number(ids.table_number_of(doc_id))
         if table is None:
             return None
-        raw = self.index_view(table.indexes[BY_ID].index_id).get(id_key(doc_id), ts)
+        raw = self.index_view(table.indexes[BY_ID].index_id).get(self.keys.id_key(doc_id), ts)
         return values.decode_document(split_by_id_value(raw)[1]) if raw is not None else None
 
     def stats(self) -> dict[str, Any]:
@@ -613,7 +617,7 @@ class Database:
                     for ix in added:
                         t = self.catalog.table(ix.table)
                         for _, raw in self.index_view(t.indexes[BY_ID].index_id).scan(Interval.all(), latest):
-                            index_key(ix, values.decode_document(split_by_id_value(raw)[1]))
+                            self.keys.index_key(ix, values.decode_document(split_by_id_value(raw)[1]))
                     self._backfill(added, through=latest)
                 self._persistence.put_global(CATALOG_GLOBAL, self.catalog.to_json())
                 self._persistence.put_global(SCHEMA_GLOBAL, json.dumps(schema.to_json() if schema else None).encode())

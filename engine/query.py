@@ -20,7 +20,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from engine import encoding
 from engine.catalog import BY_CREATION_TIME, SYSTEM_INDEXES, IndexInfo
 from engine.errors import QueryError, UnknownIndexError
 from engine.types import Interval, key_successor
@@ -39,8 +38,9 @@ class PaginationResult:
 class IndexRange:
     """Collects a range expression: ``q.eq("a", 1).gte("b", 2).lt("b", 9)``."""
 
-    def __init__(self, ix: IndexInfo) -> None:
+    def __init__(self, ix: IndexInfo, codec: Any) -> None:
         self._ix = ix
+        self._codec = codec
         self._fields = ix.range_fields
         self._eq: list[Any] = []
         self._lower: tuple[Any, bool] | None = None
@@ -98,7 +98,7 @@ class IndexRange:
             from engine import values
 
             values.validate_value(v)
-        return encoding.range_interval(tuple(self._eq), self._lower, self._upper)
+        return self._codec.range_interval(tuple(self._eq), self._lower, self._upper)
 
 
 class QueryBuilder:
@@ -136,7 +136,7 @@ class QueryBuilder:
         if self._ix is not None:
             raise QueryError("with_index() may be called once per query")
         ix = self._resolve(name)
-        rng = IndexRange(ix)
+        rng = IndexRange(ix, self._tx._svc.keys.codec)
         if range_fn is not None:
             out = range_fn(rng)
             if out is not rng:
@@ -162,7 +162,7 @@ class QueryBuilder:
 
     def _range(self) -> tuple[IndexInfo, Interval]:
         ix = self._index()
-        iv = self._interval if self._interval is not None else encoding.range_interval((), None, None)
+        iv = self._interval if self._interval is not None else self._tx._svc.keys.codec.range_interval((), None, None)
         return ix, iv
 
     def _run(self, limit: int | None, start_after: bytes | None = None) -> tuple[list[dict], bytes | None, bool]:

@@ -82,6 +82,9 @@ _META_USER = b"user:"
 # Flat codec and scan kernels (mirrored by a Cython twin).
 # --------------------------------------------------------------------------------------------------
 
+#: Twin contract for the "mvcc_lmdb" kernel (engine._native.mvcc_lmdb must carry the same string).
+ABI = "mvcc_lmdb/1"
+
 def inverted_ts(ts: int) -> bytes:
     """The 8-byte suffix for snapshot/commit *ts*: u64 BE of ``2^64-1-ts`` (clamped to the u64 range)."""
     if ts >= MAX_TIMESTAMP:
@@ -229,7 +232,6 @@ def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes,
     append = out.append
     last = None        # framed key being walked
     candidate = None   # stored value of its newest version seen so far with vts <= ts (None: none yet)
-    closed = False     # an entry of `last` newer than the snapshot was seen: candidate is final
     stepped = 0
     while True:
         for raw, stored in cur.iterprev():
@@ -243,17 +245,15 @@ def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes,
                     return out
                 last = kb
                 candidate = None
-                closed = False
                 stepped = 0
             else:
                 stepped += 1
                 if stepped > skip_limit:
                     break
-            if not closed:
-                if raw[-8:] >= inv:
-                    candidate = stored
-                else:
-                    closed = True
+            # Versions get newer as we walk back, so once one is newer than the snapshot all the rest of
+            # this key's are too: the condition below never flips back to true for the same key.
+            if raw[-8:] >= inv:
+                candidate = stored
         else:
             # Start of the database: emit the last key walked.
             if candidate is not None and candidate[0]:
@@ -261,9 +261,7 @@ def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes,
             return out
         # Many versions of `last`: find its visible one directly, then continue before the key.
         stepped = 0
-        if not closed:
-            candidate = cur.value() if cur.set_range(last + inv) and cur.key()[:-8] == last else None
-            closed = True
+        candidate = cur.value() if cur.set_range(last + inv) and cur.key()[:-8] == last else None
         cur.set_range(last)
         if not cur.prev():
             if candidate is not None and candidate[0]:

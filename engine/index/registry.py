@@ -9,33 +9,38 @@ equals its key here; each store class says whether its contents survive reopen (
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from engine.index.base import IndexConfig, IndexStore
 
 
-def _mem_btree(config: IndexConfig) -> IndexStore:
-    from engine.index.mem_btree import MemBTreeStore
+def _mem_btree(config: IndexConfig, kernel: Any = None) -> IndexStore:
+    if kernel is None:
+        from engine.index import mem_btree as kernel
+    return kernel.MemBTreeStore(config)
 
-    return MemBTreeStore(config)
 
-
-def _lmdb_btree(config: IndexConfig) -> IndexStore:
+def _lmdb_btree(config: IndexConfig, kernel: Any = None) -> IndexStore:
     if not config.path:
         raise ValueError("index strategy 'lmdb-btree' needs IndexConfig.path: the directory of its LMDB environment")
-    from engine.index.lmdb_btree import LmdbBTreeStore
+    if kernel is None:
+        from engine.index import lmdb_btree as kernel
+    return kernel.LmdbBTreeStore(config)
 
-    return LmdbBTreeStore(config)
+
+#: strategy name -> the kernel (``engine._impl.KERNELS``) whose module provides its store class; the
+#: database passes the resolved module (reference or Cython twin) as *kernel*.
+INDEX_KERNELS = {"mem-btree": "mvcc", "lmdb-btree": "mvcc_lmdb"}
 
 
 #: name -> factory. Imports are deferred so that choosing "mem-btree" never loads LMDB.
-INDEX_STRATEGIES: dict[str, Callable[[IndexConfig], IndexStore]] = {
+INDEX_STRATEGIES: dict[str, Callable[..., IndexStore]] = {
     "mem-btree": _mem_btree,
     "lmdb-btree": _lmdb_btree,
 }
 
 
-def open_index_store(name: str, config: IndexConfig | None = None) -> IndexStore:
+def open_index_store(name: str, config: IndexConfig | None = None, kernel: Any = None) -> IndexStore:
     """Open the index strategy *name* with *config* (default ``IndexConfig()``).
 
     Raises ValueError naming the valid strategies for an unknown *name*, and ValueError when a file-backed
@@ -45,4 +50,4 @@ def open_index_store(name: str, config: IndexConfig | None = None) -> IndexStore
     if factory is None:
         valid = ", ".join(repr(n) for n in sorted(INDEX_STRATEGIES))
         raise ValueError(f"unknown index strategy {name!r}; valid strategies: {valid}")
-    return factory(config if config is not None else IndexConfig())
+    return factory(config if config is not None else IndexConfig(), kernel)

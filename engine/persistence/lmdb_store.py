@@ -35,7 +35,7 @@ per process, so a second handle would silently share and then release the first 
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import lmdb
 
@@ -45,7 +45,7 @@ from engine.persistence.memory import (
     OpGate, check_ts, encode_batch, global_key, global_value, log_bounds, refuse_below, require_path,
     snapshot_stop,
 )
-from engine.persistence.record import decode_record
+from engine.persistence import record as reference_codec
 from engine.types import MAX_TIMESTAMP, Timestamp
 
 _KEY = struct.Struct(">Q")
@@ -61,7 +61,9 @@ class LmdbPersistence:
     name = "lmdb"
     persistent = True
 
-    def __init__(self, config: PersistenceConfig) -> None:
+    def __init__(self, config: PersistenceConfig, codec: Any = None) -> None:
+        #: The commit-record codec kernel (reference or Cython twin; same bytes either way).
+        self._codec = codec or reference_codec
         path = require_path(config, self.name)
         full = config.durability == "full"
         self._chunk = int(config.extra.get("load_chunk", DEFAULT_LOAD_CHUNK))
@@ -114,7 +116,7 @@ class LmdbPersistence:
         Records are encoded before the transaction starts, to keep the writer lock short.
         """
         self._gate.check_open()
-        batch = encode_batch(records)
+        batch = encode_batch(records, self._codec)
         with self._gate:
             if not batch:
                 return
@@ -164,7 +166,7 @@ class LmdbPersistence:
                 except lmdb.Error as exc:
                     raise PersistenceError(f"LMDB read failed: {exc}") from exc
             for ts, value in chunk:
-                rec = decode_record(value)
+                rec = self._codec.decode_record(value)
                 if rec.ts != ts:
                     raise PersistenceError(f"corrupt log: record stored under ts {ts} claims ts {rec.ts}")
                 yield rec
@@ -185,7 +187,7 @@ class LmdbPersistence:
                 raise PersistenceError(f"LMDB read failed: {exc}") from exc
         if value is None:
             return None
-        rec = decode_record(value)
+        rec = self._codec.decode_record(value)
         if rec.ts != ts:
             raise PersistenceError(f"corrupt log: record stored under ts {ts} claims ts {rec.ts}")
         return rec
@@ -254,7 +256,7 @@ class LmdbPersistence:
                 assert len(key) == 8, f"log key {key!r} is not a u64"
                 ts = _KEY.unpack(key)[0]
                 assert ts > prev, f"log keys out of order: {ts} after {prev}"
-                assert decode_record(value).ts == ts, f"record stored under ts {ts} decodes to another ts"
+                assert self._codec.decode_record(value).ts == ts, f"record stored under ts {ts} decodes to another ts"
                 prev = ts
             raw = txn.get(_META_MAX_TS, db=self._meta)
             assert raw is None or len(raw) == 8, f"meta max_ts {raw!r} is not a u64"

@@ -24,11 +24,11 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from engine.errors import DatabaseClosedError, PersistenceError
 from engine.persistence.base import CommitRecord, PersistenceConfig
-from engine.persistence.record import decode_record, encode_record
+from engine.persistence import record as reference_codec
 from engine.types import MAX_TIMESTAMP, Timestamp
 
 #: Longest global name, in UTF-8 bytes. LMDB's default key limit; enforced by every strategy so a name
@@ -40,7 +40,7 @@ MAX_GLOBAL_KEY_BYTES = 511
 # Helpers shared by every strategy.
 # --------------------------------------------------------------------------------------------------
 
-def encode_batch(records: Iterable[CommitRecord]) -> list[tuple[int, bytes]]:
+def encode_batch(records: Iterable[CommitRecord], codec: Any = None) -> list[tuple[int, bytes]]:
     """Encode a batch for ``append`` and check that its timestamps strictly increase within it.
 
     Returns ``[(ts, encoded), ...]`` in input order. Cost: O(total bytes). Raises ``PersistenceError``
@@ -50,7 +50,7 @@ def encode_batch(records: Iterable[CommitRecord]) -> list[tuple[int, bytes]]:
     out: list[tuple[int, bytes]] = []
     prev = 0
     for n, rec in enumerate(records):
-        blob = encode_record(rec)
+        blob = (codec or reference_codec).encode_record(rec)
         ts = rec.ts
         if n and ts <= prev:
             raise PersistenceError(
@@ -203,7 +203,9 @@ class MemoryPersistence:
     name = "memory"
     persistent = False
 
-    def __init__(self, config: PersistenceConfig | None = None) -> None:
+    def __init__(self, config: PersistenceConfig | None = None, codec: Any = None) -> None:
+        #: The commit-record codec kernel (reference or Cython twin; same bytes either way).
+        self._codec = codec or reference_codec
         self._lock = threading.Lock()
         self._closed = False
         self._ts: list[int] = []
@@ -218,7 +220,7 @@ class MemoryPersistence:
     def append(self, records: Iterable[CommitRecord]) -> None:
         """Encode outside the lock, then check order and extend under it. O(total bytes)."""
         self._check_open()
-        batch = encode_batch(records)
+        batch = encode_batch(records, self._codec)
         with self._lock:
             self._check_open()
             if not batch:
@@ -248,7 +250,7 @@ class MemoryPersistence:
     def _iter(self, blobs: list[bytes], lo: int, hi: int) -> Iterator[CommitRecord]:
         for i in range(lo, hi):
             self._check_open()
-            yield decode_record(blobs[i])
+            yield self._codec.decode_record(blobs[i])
 
     def get_record(self, ts: Timestamp) -> CommitRecord | None:
         """O(log n) bisect; None for any ts not stored (including ints outside u64)."""
@@ -258,7 +260,7 @@ class MemoryPersistence:
             if i == len(self._ts) or self._ts[i] != ts:
                 return None
             blob = self._blobs[i]
-        return decode_record(blob)
+        return self._codec.decode_record(blob)
 
     def max_ts(self) -> Timestamp:
         """O(1)."""
@@ -305,6 +307,6 @@ class MemoryPersistence:
         assert len(ts) == len(blobs), (len(ts), len(blobs))
         assert all(0 < a < b for a, b in zip(ts, ts[1:])), "record timestamps must strictly increase"
         for t, blob in zip(ts, blobs):
-            assert decode_record(blob).ts == t, f"record stored under ts {t} decodes to another ts"
+            assert self._codec.decode_record(blob).ts == t, f"record stored under ts {t} decodes to another ts"
         last = ts[-1] if ts else 0
         assert self.max_ts() == max(last, hwm) >= last

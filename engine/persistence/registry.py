@@ -28,7 +28,7 @@ PERSISTENCE_STRATEGIES: dict[str, Callable[[PersistenceConfig], Persistence]] = 
 DEFAULT_STRATEGY = "lmdb"
 
 
-def open_persistence(name: str, config: PersistenceConfig) -> Persistence:
+def open_persistence(name: str, config: PersistenceConfig, codec: object = None) -> Persistence:
     """Open (creating if needed) the store of strategy *name* with *config*.
 
     Cost: whatever the strategy's open costs (file strategies create the directory and files, and run
@@ -43,4 +43,5 @@ def open_persistence(name: str, config: PersistenceConfig) -> Persistence:
         raise ValueError(f"unknown persistence strategy {name!r}; valid names: {valid}") from None
     if getattr(factory, "persistent", False) and config.path is None:
         raise ValueError(f"persistence strategy {name!r} stores files and needs PersistenceConfig.path (got None)")
-    return factory(config)
+    # *codec* is the commit-record codec kernel (reference or Cython twin); None: the reference.
+    return factory(config, codec=codec)

@@ -42,7 +42,7 @@ import sqlite3
 import struct
 import threading
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from engine.errors import PersistenceError
 from engine.persistence.base import CommitRecord, PersistenceConfig
@@ -50,7 +50,7 @@ from engine.persistence.memory import (
     OpGate, check_ts, encode_batch, global_key, global_value, log_bounds, refuse_below, require_path,
     snapshot_stop,
 )
-from engine.persistence.record import decode_record
+from engine.persistence import record as reference_codec
 from engine.types import MAX_TIMESTAMP, Timestamp
 
 FILENAME = "ripple.sqlite3"
@@ -82,7 +82,9 @@ class SqlitePersistence:
     name = "sqlite"
     persistent = True
 
-    def __init__(self, config: PersistenceConfig) -> None:
+    def __init__(self, config: PersistenceConfig, codec: Any = None) -> None:
+        #: The commit-record codec kernel (reference or Cython twin; same bytes either way).
+        self._codec = codec or reference_codec
         path = require_path(config, self.name)
         self._file = os.path.join(path, FILENAME)
         self._synchronous = "FULL" if config.durability == "full" else "OFF"
@@ -167,7 +169,7 @@ class SqlitePersistence:
     def append(self, records: Iterable[CommitRecord]) -> None:
         """One ``BEGIN IMMEDIATE`` transaction (one WAL fsync with durability "full"), O(total bytes + k log n)."""
         self._gate.check_open()
-        batch = encode_batch(records)
+        batch = encode_batch(records, self._codec)
         if not batch:
             with self._gate:
                 return
@@ -197,7 +199,7 @@ class SqlitePersistence:
                     "SELECT ts, record FROM log WHERE ts >= ? AND ts <= ? ORDER BY ts LIMIT ?",
                     (lo - _OFFSET, stop - 1 - _OFFSET, chunk_size)).fetchall()
             for stored, blob in rows:
-                rec = decode_record(blob)
+                rec = self._codec.decode_record(blob)
                 if rec.ts != stored + _OFFSET:
                     raise PersistenceError(f"corrupt log: record stored under ts {stored + _OFFSET} claims ts {rec.ts}")
                 yield rec
@@ -214,7 +216,7 @@ class SqlitePersistence:
             row = conn.execute("SELECT record FROM log WHERE ts = ?", (ts - _OFFSET,)).fetchone()
         if row is None:
             return None
-        rec = decode_record(row[0])
+        rec = self._codec.decode_record(row[0])
         if rec.ts != ts:
             raise PersistenceError(f"corrupt log: record stored under ts {ts} claims ts {rec.ts}")
         return rec
@@ -267,7 +269,7 @@ class SqlitePersistence:
                 for stored, blob in conn.execute("SELECT ts, record FROM log ORDER BY ts"):
                     assert isinstance(stored, int), f"log ts {stored!r} is not an integer"
                     assert prev is None or stored > prev, f"log out of order: {stored} after {prev}"
-                    assert decode_record(blob).ts == stored + _OFFSET, f"record under ts {stored + _OFFSET} decodes to another ts"
+                    assert self._codec.decode_record(blob).ts == stored + _OFFSET, f"record under ts {stored + _OFFSET} decodes to another ts"
                     prev = stored
                 row = conn.execute(_FLOOR_SQL).fetchone()
                 assert row[1] is None or len(row[1]) == 8, f"meta max_ts {row[1]!r} is not a u64"

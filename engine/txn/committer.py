@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 from engine.catalog import BY_ID, Catalog
 from engine.conflict.base import ConflictInfo, Verdict
-from engine.documents import by_id_value, index_key
+from engine.documents import REFERENCE_KEYS, DocumentKeys, by_id_value
 from engine.errors import PersistenceError, RippleError
 from engine.log.write_window import KeyWrite, WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, DocumentWrite
@@ -70,7 +70,8 @@ class Committer:
     def __init__(self, *, clock, persistence, index_store, window: WriteWindow, catalog: Catalog,
                  publish: Callable[[list[WindowCommit]], None], published_ts: Timestamp,
                  config: CommitterConfig = CommitterConfig(), hooks: Hooks = NO_HOOKS,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, keys: DocumentKeys = REFERENCE_KEYS) -> None:
+        self._keys = keys
         self._clock = clock
         self._persistence = persistence
         self._indexes = index_store
@@ -204,13 +205,13 @@ class Committer:
                 # between staging and commit) is the only case that computes one here.
                 old_key = None
                 if pw.old_doc is not None:
-                    old_key = pw.old_keys.get(ix.index_id) or index_key(ix, pw.old_doc)
+                    old_key = pw.old_keys.get(ix.index_id) or self._keys.index_key(ix, pw.old_doc)
                 new_key = None
                 if encoded is not None:
                     new_key = pw.new_keys.get(ix.index_id)
                     if new_key is None:
                         new_doc = new_doc or pw.new_doc
-                        new_key = index_key(ix, new_doc)  # type: ignore[arg-type]
+                        new_key = self._keys.index_key(ix, new_doc)  # type: ignore[arg-type]
                 out = index_writes.setdefault(ix.index_id, [])
                 name = ix.full_name
                 if old_key is not None and old_key != new_key:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 from engine import encoding, ids, values
 from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
 from engine.clock.hlc import to_millis
-from engine.documents import id_key, index_key, split_by_id_value
+from engine.documents import split_by_id_value
 from engine.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
 from engine.index.base import scan_by_batches
 from engine.txn.read_set import ReadSet
@@ -46,6 +46,7 @@ class TxnServices(Protocol):
     """What a transaction needs from its database (implemented by ``engine.database.Database``)."""
 
     catalog: Catalog
+    keys: Any          # engine.documents.DocumentKeys (with the selected key-codec kernel)
 
     def index_view(self, index_id: int) -> Any: ...
     def new_id(self, table_number: int, now_ms: float) -> str: ...
@@ -83,11 +84,6 @@ class PendingWrite:
         if self.old_doc is None:
             return "insert"
         return "delete" if self.new_encoded is None else "update"
-
-
-def keys_for(table: TableInfo, doc: dict) -> dict[int, bytes]:
-    """*doc*'s key in every index of *table* (raises IndexKeyTooLargeError for an unstorable key)."""
-    return {ix.index_id: index_key(ix, doc) for ix in list(table.indexes.values())}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +151,7 @@ class Transaction:
         # One pass validates every value and limit (the size limit includes the system fields) and yields
         # the encoding the committer will write.
         encoded = values.validate_document(full, allow_system_fields=True)
-        self._writes[new_id] = PendingWrite(table, new_id, None, None, encoded, {}, keys_for(info, full))
+        self._writes[new_id] = PendingWrite(table, new_id, None, None, encoded, {}, self._svc.keys.keys_for(info, full))
         return new_id
 
     def patch(self, doc_id: str, fields: dict) -> None:
@@ -210,7 +206,7 @@ class Transaction:
         info = self._svc.catalog.table(table)
         old, old_ts = self._snapshot_doc(info, doc_id)
         assert old is not None
-        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None, keys_for(info, old), {})
+        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None, self._svc.keys.keys_for(info, old), {})
 
     def query(self, table: str) -> "QueryBuilder":
         """A query over *table* (see ``engine.query.QueryBuilder``); default order: by_creation_time asc."""
@@ -259,7 +255,7 @@ class Transaction:
 
     def _snapshot_doc(self, table: TableInfo, doc_id: str) -> tuple[dict | None, int | None]:
         ix = table.indexes[BY_ID]
-        key = id_key(doc_id)
+        key = self._svc.keys.id_key(doc_id)
         self.read_set.record(ix.full_name, Interval.point(key))
         raw = self._svc.index_view(ix.index_id).get(key, self.begin_ts)
         if raw is None:
@@ -284,12 +280,12 @@ class Transaction:
         info = self._svc.catalog.table(table)
         encoded = values.validate_document(updated, allow_system_fields=True)
         self._svc.validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
-        new_keys = keys_for(info, updated)
+        new_keys = self._svc.keys.keys_for(info, updated)
         pw = self._writes.get(doc_id)
         if pw is None:
             old, old_ts = self._snapshot_doc(info, doc_id)
             assert old is not None
-            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, keys_for(info, old), new_keys)
+            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, self._svc.keys.keys_for(info, old), new_keys)
         else:
             pw.new_encoded, pw.new_keys = encoded, new_keys
 
@@ -311,11 +307,11 @@ class Transaction:
             if pw.table != ix.table:
                 continue
             if pw.old_doc is not None:
-                k = pw.old_keys.get(ix.index_id) or index_key(ix, pw.old_doc)
+                k = pw.old_keys.get(ix.index_id) or self._svc.keys.index_key(ix, pw.old_doc)
                 if interval.contains(k):
                     out.setdefault(k, None)
             if pw.new_encoded is not None:
-                k = pw.new_keys.get(ix.index_id) or index_key(ix, pw.new_doc)  # type: ignore[arg-type]
+                k = pw.new_keys.get(ix.index_id) or self._svc.keys.index_key(ix, pw.new_doc)  # type: ignore[arg-type]
                 if interval.contains(k):
                     out[k] = pw.new_doc
         return out
@@ -326,7 +322,7 @@ class Transaction:
             return values.decode_document(split_by_id_value(value)[1])
         doc_id = value.decode()
         table = self._svc.catalog.table(ix.table)
-        raw = self._svc.index_view(table.indexes[BY_ID].index_id).get(id_key(doc_id), self.begin_ts)
+        raw = self._svc.index_view(table.indexes[BY_ID].index_id).get(self._svc.keys.id_key(doc_id), self.begin_ts)
         if raw is None:  # index and by_id disagree: a bug, never a user error
             raise RippleError(f"index {ix.full_name} points at missing document {doc_id} at ts {self.begin_ts}")
         return values.decode_document(split_by_id_value(raw)[1])

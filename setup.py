@@ -5,6 +5,11 @@ Only ext_modules live here; metadata is in pyproject.toml.
 ENGINE_BUILD=strict     a failed compile is an error (CI, benchmarks).
 ENGINE_BUILD=auto       (default) a failed compile warns; the pure-Python reference is used.
 ENGINE_CYTHON_DEBUG=1   boundscheck/wraparound/initializedcheck on (sanitizer runs).
+ENGINE_KERNELS=a,b      build only these kernels (while working on one twin); default: every ext/*.pyx.
+
+Compiled with binding=True, so signatures are introspectable (inspect.signature) without
+embedsignature, which would prepend them to the docstrings that tests/parity requires to be identical
+to the reference's.
 
 With no ext/*.pyx present (before the native-core work lands) this builds nothing and succeeds:
 ENGINE_IMPL=cy then fails loudly at import time, which is the point.
@@ -39,6 +44,9 @@ class OptionalBuildExt(build_ext):
 
 def native_extensions():
     sources = sorted(glob.glob(os.path.join("ext", "*.pyx")))
+    only = {k for k in os.environ.get("ENGINE_KERNELS", "").split(",") if k}
+    if only:
+        sources = [s for s in sources if os.path.splitext(os.path.basename(s))[0] in only]
     if not sources:
         return []
     from Cython.Build import cythonize
@@ -51,7 +59,7 @@ def native_extensions():
         for s in sources
     ]
     return cythonize(exts, include_path=["ext"], compiler_directives={
-        "language_level": 3, "binding": True, "embedsignature": True,
+        "language_level": 3, "binding": True, "embedsignature": False,
         "boundscheck": debug, "wraparound": debug, "initializedcheck": debug,
     })
 

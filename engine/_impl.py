@@ -86,6 +86,15 @@ def resolve(kernel: str, mode: str | None = None) -> tuple[str, ModuleType]:
     return "py", reference
 
 
-def resolve_all(mode: str | None = None) -> dict[str, tuple[str, ModuleType]]:
-    """``resolve`` for every kernel (used at database open, so a broken build fails at once)."""
+def resolve_all(mode: str | dict[str, str] | None = None) -> dict[str, tuple[str, ModuleType]]:
+    """``resolve`` for every kernel (used at database open, so a broken build fails at once).
+
+    *mode* is one mode for all kernels, or a dict kernel -> mode (kernels it omits use ENGINE_IMPL), so
+    experiments and cross-twin tests can mix implementations.
+    """
+    if isinstance(mode, dict):
+        unknown = set(mode) - set(KERNELS)
+        if unknown:
+            raise ValueError(f"unknown kernels in impl: {sorted(unknown)}; kernels are {sorted(KERNELS)}")
+        return {k: resolve(k, mode.get(k)) for k in KERNELS}
     return {k: resolve(k, mode) for k in KERNELS}

@@ -16,7 +16,8 @@ class DatabaseConfig:
     - ``index``: "lmdb-btree" or "mem-btree" (``engine.index.registry``); None picks lmdb-btree for
       file-backed persistence and mem-btree for memory.
     - ``durability``: "full" (acknowledge after fsync) or "none" (experiments only; recorded).
-    - ``impl``: kernel implementations, "auto" | "py" | "cy" (None: the ENGINE_IMPL variable).
+    - ``impl``: kernel implementations, "auto" | "py" | "cy" (None: the ENGINE_IMPL variable), or a dict
+      kernel -> mode to mix them.
     - ``group_commit_max_batch`` / ``group_commit_max_delay_ms``: see ``engine.txn.committer``.
     - ``max_retries``: OCC retries of a mutation before ``ConflictError`` (Convex uses 4).
     - ``retry_backoff_ms``: (first, cap) of the jittered exponential backoff between retries.
@@ -29,7 +30,7 @@ class DatabaseConfig:
     persistence: str = "lmdb"
     index: str | None = None
     durability: Literal["full", "none"] = "full"
-    impl: str | None = None
+    impl: str | dict[str, str] | None = None
     group_commit_max_batch: int = 256
     group_commit_max_delay_ms: float = 0.0
     max_retries: int = 4

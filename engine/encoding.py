@@ -83,6 +83,32 @@ from engine.types import Interval, prefix_end
 #: Format identifier; the Cython twin must carry the same string.
 ABI = "keycodec/1"
 
+#: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
+__all__ = [
+    "ABI",
+    "MAX_INDEX_KEY_BYTES",
+    "MAX_NESTING_DEPTH",
+    "TAG_UNDEFINED",
+    "TAG_NULL",
+    "TAG_INT",
+    "TAG_FLOAT",
+    "TAG_BOOL",
+    "TAG_STRING",
+    "TAG_BYTES",
+    "TAG_ARRAY",
+    "TAG_OBJECT",
+    "UNDEFINED",
+    "encode_key",
+    "decode_key",
+    "compare_values",
+    "index_key",
+    "split_index_key",
+    "extract_field",
+    "index_key_for_document",
+    "prefix_interval",
+    "range_interval",
+]
+
 #: Longest index key (bytes) ``index_key`` will produce; LMDB's 511-byte key limit minus room for the
 #: 8-byte version suffix and headroom.
 MAX_INDEX_KEY_BYTES = 480

@@ -21,6 +21,19 @@ from engine.types import MAX_TIMESTAMP, Timestamp
 
 ABI = "hlc/1"
 
+#: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
+__all__ = [
+    "ABI",
+    "LOGICAL_BITS",
+    "LOGICAL_MASK",
+    "MAX_PHYSICAL_MS",
+    "pack",
+    "unpack",
+    "to_millis",
+    "HybridLogicalClock",
+    "FakePhysicalClock",
+]
+
 LOGICAL_BITS = 16
 LOGICAL_MASK = (1 << LOGICAL_BITS) - 1
 MAX_PHYSICAL_MS = (1 << 48) - 1

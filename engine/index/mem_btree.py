@@ -45,6 +45,22 @@ from engine.types import MAX_TIMESTAMP, Interval, Timestamp
 #: Kernel ABI shared with the Cython twin ``engine._native.mvcc``; bump on any semantic change.
 ABI = "mvcc/1"
 
+#: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
+__all__ = [
+    "ABI",
+    "DEFAULT_LEAF_CAPACITY",
+    "MAX_KEY_BYTES",
+    "MAX_INDEX_ID",
+    "resolve",
+    "scan_forward",
+    "scan_reverse",
+    "gc_versions",
+    "validate_batch",
+    "SortedKeyLeaves",
+    "MemBTreeIndex",
+    "MemBTreeStore",
+]
+
 #: Default number of keys per leaf. Large leaves keep the leaf directory short (few bisect steps, good
 #: locality when scanning); list insert/delete inside a leaf is a memmove of <= 512 pointers, cheaper than
 #: any pointer-chasing tree in Python.

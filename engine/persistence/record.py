@@ -47,6 +47,15 @@ from engine.persistence.base import CommitRecord, DocumentWrite
 
 ABI = "record/1"
 
+#: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
+__all__ = [
+    "ABI",
+    "FORMAT_VERSION",
+    "MIN_RECORD_BYTES",
+    "encode_record",
+    "decode_record",
+]
+
 #: The version byte this module writes and the only one it reads.
 FORMAT_VERSION = 1
 

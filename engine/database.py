@@ -27,7 +27,7 @@ from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
 from engine.clock.hlc import PhysicalClock
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.config import DatabaseConfig
-from engine.documents import DocumentKeys, by_id_value, split_by_id_value
+from engine.documents import DocumentKeys, document_index_writes, split_by_id_value
 from engine.errors import (ConflictError, DatabaseClosedError, InvalidIdError, RippleError,
                            SchemaValidationError, TooOldError)
 from engine.index.base import IndexConfig
@@ -219,26 +219,12 @@ class Database:
 
     def _index_writes_for(self, rec: CommitRecord, old_docs: Callable[[str, Timestamp], dict | None],
                           only: set[int] | None = None) -> dict[int, list]:
-        """The index writes of a logged commit (the same derivation the committer uses)."""
+        """The index writes of a logged commit (``documents.document_index_writes``, as the committer)."""
         out: dict[int, list] = {}
         for w in rec.writes:
-            table = self.catalog.table(w.table)
-            old = old_docs(w.id, rec.ts)
-            new = values.decode_document(w.value) if w.value is not None else None
-            for ix in table.indexes.values():
-                if only is not None and ix.index_id not in only:
-                    continue
-                old_key = self.keys.index_key(ix, old) if old is not None else None
-                new_key = self.keys.index_key(ix, new) if new is not None else None
-                lst = out.setdefault(ix.index_id, [])
-                if old_key is not None and old_key != new_key:
-                    lst.append((old_key, None))
-                if new_key is not None:
-                    if ix.name == BY_ID:
-                        lst.append((new_key, by_id_value(rec.ts, w.value)))  # type: ignore[arg-type]
-                    elif old_key != new_key:
-                        lst.append((new_key, w.id.encode()))
-        return {k: v for k, v in out.items() if v}
+            document_index_writes(self.keys, self.catalog.table(w.table), w.id, rec.ts, old_docs(w.id, rec.ts),
+                                  w.value, out, only=only)
+        return out
 
     def _replay(self, after: Timestamp) -> None:
         """Apply every logged commit with ts > *after* to the index store, in chunks."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from types import ModuleType
+from typing import Callable
 
 from engine import encoding as reference_codec
 from engine.catalog import BY_ID, BY_CREATION_TIME, IndexInfo
@@ -47,6 +48,56 @@ class DocumentKeys:
 
 
 REFERENCE_KEYS = DocumentKeys()
+
+
+def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_doc: dict | None,
+                          new_encoded: bytes | None, out: dict[int, list], *,
+                          old_keys: dict[int, bytes] | None = None, new_keys: dict[int, bytes] | None = None,
+                          new_doc: dict | None = None, only: set[int] | None = None,
+                          on_key: Callable[[IndexInfo, bytes], None] | None = None) -> None:
+    """Append to *out* (index id -> [(key, value | None)]) what one document write at *ts* does to every
+    index of *table*: the single derivation shared by the committer, log replay and index backfill.
+
+    - the old key gets a tombstone when the key changed (or the document was deleted);
+    - ``by_id`` gets a new version on every write (its value carries the document);
+    - other indexes get a new entry only when the key changed (their value is just the id).
+    ``on_key(ix, key)`` is told every old and new key, changed or not: to a reader of a key, an unchanged
+    key whose document changed is still a write (the write window records these). Keys already known
+    (``old_keys``/``new_keys``, computed when the write was staged) are reused; others are computed, from
+    *new_doc* or else by decoding *new_encoded*. *only* restricts the work to some index ids.
+    """
+    id_bytes: bytes | None = None
+    for ix in list(table.indexes.values()):
+        if only is not None and ix.index_id not in only:
+            continue
+        old_key = None
+        if old_doc is not None:
+            old_key = (old_keys.get(ix.index_id) if old_keys else None) or keys.index_key(ix, old_doc)
+        new_key = None
+        if new_encoded is not None:
+            new_key = new_keys.get(ix.index_id) if new_keys else None
+            if new_key is None:
+                if new_doc is None:
+                    from engine import values
+
+                    new_doc = values.decode_document(new_encoded)
+                new_key = keys.index_key(ix, new_doc)
+        lst = out.setdefault(ix.index_id, [])
+        if old_key is not None and old_key != new_key:
+            lst.append((old_key, None))
+            if on_key is not None:
+                on_key(ix, old_key)
+        if new_key is not None:
+            if ix.name == BY_ID:
+                lst.append((new_key, by_id_value(ts, new_encoded)))  # type: ignore[arg-type]
+            elif old_key != new_key:
+                if id_bytes is None:
+                    id_bytes = doc_id.encode()
+                lst.append((new_key, id_bytes))
+            if on_key is not None:
+                on_key(ix, new_key)
+        if not lst:
+            del out[ix.index_id]
 
 
 def by_id_value(ts: int, encoded_doc: bytes) -> bytes:

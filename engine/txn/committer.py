@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from engine.catalog import BY_ID, Catalog
+from engine.catalog import Catalog
 from engine.conflict.base import ConflictInfo, Verdict
-from engine.documents import REFERENCE_KEYS, DocumentKeys, by_id_value
+from engine.documents import REFERENCE_KEYS, DocumentKeys, document_index_writes
 from engine.errors import PersistenceError, RippleError
 from engine.log.write_window import KeyWrite, WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, DocumentWrite
@@ -196,35 +196,11 @@ class Committer:
         key_writes: list[KeyWrite] = []
         for pw in final.writes:
             table = self._catalog.table(pw.table)
-            encoded = pw.new_encoded
-            doc_writes.append(DocumentWrite(pw.table, pw.id, encoded, pw.old_ts))
-            id_bytes = pw.id.encode()
-            new_doc: dict | None = None
-            for ix in table.indexes.values():
-                # Keys were computed when the write was staged; an index added since then (schema change
-                # between staging and commit) is the only case that computes one here.
-                old_key = None
-                if pw.old_doc is not None:
-                    old_key = pw.old_keys.get(ix.index_id) or self._keys.index_key(ix, pw.old_doc)
-                new_key = None
-                if encoded is not None:
-                    new_key = pw.new_keys.get(ix.index_id)
-                    if new_key is None:
-                        new_doc = new_doc or pw.new_doc
-                        new_key = self._keys.index_key(ix, new_doc)  # type: ignore[arg-type]
-                out = index_writes.setdefault(ix.index_id, [])
-                name = ix.full_name
-                if old_key is not None and old_key != new_key:
-                    out.append((old_key, None))
-                    key_writes.append(KeyWrite(name, old_key, pw.id))
-                if new_key is not None:
-                    if ix.name == BY_ID:
-                        out.append((new_key, by_id_value(ts, encoded)))  # type: ignore[arg-type]
-                    elif old_key != new_key:
-                        out.append((new_key, id_bytes))
-                    # Even an unchanged key is a write to readers of that key: the document behind it
-                    # changed. (Convex does the same: every index sees every document write.)
-                    key_writes.append(KeyWrite(name, new_key, pw.id))
-        for k in [k for k, v in index_writes.items() if not v]:
-            del index_writes[k]
+            doc_writes.append(DocumentWrite(pw.table, pw.id, pw.new_encoded, pw.old_ts))
+            # Keys were computed when the write was staged; only an index added since then (a schema
+            # change between staging and commit) makes document_index_writes compute one here.
+            document_index_writes(
+                self._keys, table, pw.id, ts, pw.old_doc, pw.new_encoded, index_writes,
+                old_keys=pw.old_keys, new_keys=pw.new_keys,
+                on_key=lambda ix, key, doc_id=pw.id: key_writes.append(KeyWrite(ix.full_name, key, doc_id)))
         return CommitRecord(ts, final.writer, tuple(doc_writes)), index_writes, key_writes

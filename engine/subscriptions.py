@@ -219,7 +219,12 @@ class SubscriptionManager:
             self._rerun(list(hit.values()))
 
     def _rerun(self, subs: list[Subscription]) -> None:
-        for sub in subs:
+        """Re-run each subscription at the newest snapshot, deliver changed results, and re-register.
+        A subscription whose new read set is already stale by registration time is queued again (a loop,
+        not recursion, so a hot subscription under sustained writes cannot exhaust the stack)."""
+        queue = deque(subs)
+        while queue:
+            sub = queue.popleft()
             if not sub.active:
                 continue
             try:
@@ -228,10 +233,11 @@ class SubscriptionManager:
                 sub.error = exc
                 self.errors.append((sub.id, exc))
                 with self._lock:
+                    # Keep watching what it read last time, as of every commit matched so far, so the
+                    # next commit touching those keys re-runs it (and a fix in the data recovers it).
                     if sub.active:
-                        # Keep watching what it read last time so a later fix re-runs it.
-                        if self._register_checked(sub):
-                            self._pending_rerun_later(sub)
+                        sub.ts = self.processed_ts
+                        self._register_checked(sub)
                 continue
             sub.error = None
             sub.runs += 1
@@ -256,11 +262,7 @@ class SubscriptionManager:
             else:
                 self.stats.unchanged += 1
             if stale:
-                self._rerun([sub])
-
-    def _pending_rerun_later(self, sub: Subscription) -> None:
-        # A failing query whose inputs already changed again: try once more now.
-        self._rerun([sub])
+                queue.append(sub)
 
     # ---- maps ----------------------------------------------------------------------------------
 

@@ -116,3 +116,32 @@ def test_subscription_registered_after_a_racing_commit_still_sees_it():
         assert h.result == 77
     finally:
         db.close()
+
+
+def test_a_query_that_starts_failing_keeps_its_result_reports_and_recovers():
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline")
+    try:
+        slots = seed_database(db)
+        calls = []
+
+        def ratio(tx):
+            d = tx.get(slots[0])
+            return 100 // d["v"]  # raises ZeroDivisionError when v == 0
+
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 4}))
+        h = db.subscribe(ratio, on_change=lambda r, ts: calls.append(r))
+        assert h.result == 25
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 0}))
+        assert db.wait_for_subscriptions()
+        assert isinstance(h.error, ZeroDivisionError) and h.result == 25 and calls == []
+        db.mutate(lambda tx: tx.patch(slots[1], {"v": 9}))  # unrelated: no re-run
+        assert db.wait_for_subscriptions()
+        runs_before = db.subscriptions.stats.reruns
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 5}))
+        assert db.wait_for_subscriptions()
+        assert h.error is None and h.result == 20 and calls == [20]
+        assert db.subscriptions.stats.reruns == runs_before + 1
+        assert len(db.subscriptions.errors) == 1
+        db.subscriptions.check_invariants()
+    finally:
+        db.close()

@@ -447,12 +447,12 @@ class Database:
 
     def _on_publish(self, commits: list[WindowCommit]) -> None:
         self._subs.on_publish(commits)
-        # Keep the window long enough for OCC (write_window_ms of HLC time) and for the subscription
-        # manager, which checks new subscriptions against commits it has already processed.
+        # Keep write_window_ms of HLC time for OCC. The subscription manager needs no more: when it checks
+        # a new subscription against commits it already matched and finds them trimmed, the verdict is
+        # TOO_OLD and the subscription simply re-runs.
         horizon = Timestamp(max(0, commits[-1].ts - (self.config.write_window_ms << 16)))
-        floor = min(horizon, self._subs.processed_ts)
-        if floor > self._window.purged_ts:
-            self._window.trim(floor)
+        if horizon > self._window.purged_ts:
+            self._window.trim(horizon)
 
     # ---- inspection ------------------------------------------------------------------------------
 

@@ -150,7 +150,14 @@ class SubscriptionManager:
     # ---- commits -------------------------------------------------------------------------------
 
     def on_publish(self, commits: list[WindowCommit]) -> None:
-        """Called by the committer (in commit order) after each published batch. Cheap: enqueues."""
+        """Called by the committer (in commit order) after each published batch. Cheap: enqueues, or with
+        no live subscription just advances ``processed_ts`` (nothing could be invalidated)."""
+        with self._lock:
+            if not self._subs:
+                with self._cv:
+                    if not self._pending:
+                        self.processed_ts = commits[-1].ts
+                        return
         with self._cv:
             self._pending.extend(commits)
             self._cv.notify_all()

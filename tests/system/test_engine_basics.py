@@ -225,3 +225,34 @@ def test_verify_detects_an_index_that_disagrees_with_the_log(db):
     db._views.pop(ix.index_id, None)
     report = db.verify()
     assert not report.ok and "m.by_creation_time" in report.problems[0]
+
+
+def test_transaction_older_than_the_write_window_is_too_old_and_mutate_retries_it(clock):
+    db = engine.open_database(None, physical_clock=clock, subscriptions="inline", write_window_ms=10)
+    try:
+        doc_id = db.mutate(lambda tx: tx.insert("c", {"n": 0}))
+        old = db.begin()
+        old.patch(doc_id, {"n": old.get(doc_id)["n"] + 1})
+        for _ in range(3):  # unrelated commits, each a second later: the window forgets old history
+            clock.advance(1000)
+            db.mutate(lambda tx: tx.insert("other", {}))
+        outcome = db.commit(old)
+        assert outcome.verdict is Verdict.TOO_OLD and outcome.conflict is None
+        assert db.stats()["too_old"] == 1
+        # mutate() treats TOO_OLD like a conflict: it retries at a fresh snapshot and succeeds
+        calls = []
+
+        def slow_bump(tx):
+            calls.append(tx.begin_ts)
+            n = tx.get(doc_id)["n"]
+            if len(calls) == 1:
+                for _ in range(3):
+                    clock.advance(1000)
+                    db.mutate(lambda t: t.insert("other", {}))
+            tx.patch(doc_id, {"n": n + 1})
+
+        out = db.run_mutation(slow_bump)
+        assert [a.verdict for a in out.attempts] == [Verdict.TOO_OLD, Verdict.COMMIT]
+        assert db.read(lambda tx: tx.get(doc_id))["n"] == 1
+    finally:
+        db.close()

@@ -36,7 +36,7 @@ from engine.log.write_window import WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, PersistenceConfig
 from engine.persistence.registry import open_persistence
 from engine.subscriptions import SubscriptionHandle, SubscriptionManager
-from engine.testing.hooks import NO_HOOKS, Hooks
+from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.committer import CommitOutcome, Committer, CommitterConfig
 from engine.txn.transaction import Transaction, TxnState
 from engine.types import Interval, Timestamp

@@ -1,22 +1,12 @@
-"""Named race points: engine code calls ``hooks.hit(name)``; tests can hold a point to force interleavings.
-
-Who may call it: the committer and subscription manager (``hit``); tests (``HookController``). The
-default ``NO_HOOKS`` does nothing, so production paths pay one method call.
+"""Test control of the engine's named race points (see ``engine.hooks``): hold a point to force an
+interleaving, or run a callback there. Who may call it: tests only.
 """
 from __future__ import annotations
 
 import threading
 from typing import Callable
 
-
-class Hooks:
-    """No-op hooks (the default)."""
-
-    def hit(self, name: str) -> None:  # noqa: D401 - trivial
-        return None
-
-
-NO_HOOKS = Hooks()
+from engine.hooks import Hooks
 
 
 class HookController(Hooks):

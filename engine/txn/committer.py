@@ -33,7 +33,7 @@ from engine.documents import REFERENCE_KEYS, DocumentKeys, document_index_writes
 from engine.errors import PersistenceError, RippleError
 from engine.log.write_window import KeyWrite, WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, DocumentWrite
-from engine.testing.hooks import NO_HOOKS, Hooks
+from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.transaction import FinalTransaction
 from engine.types import Timestamp
 

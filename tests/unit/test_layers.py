@@ -9,7 +9,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # module prefix -> prefixes it must not import
 FORBIDDEN = {
-    "engine": ("udf_wasm", "tests", "bench", "experiments"),
+    "engine": ("udf_wasm", "tests", "bench", "experiments", "engine.testing"),
     "engine.types": ("engine.",),
     "engine.persistence": ("engine.txn", "engine.index", "engine.conflict", "engine.log", "engine.database",
                            "engine.subscriptions", "engine.query"),

@@ -169,3 +169,49 @@ def test_edges(impl: Any) -> None:
     m.check_invariants()
     state = m.debug_state()
     assert state["size"] == 2 and state["owners"] == {2: [(b"c", None)], 3: [(b"c", b"c\x00")]}
+
+
+# ---- twin against twin, and long shared prefixes -------------------------------------------------
+
+from tests.differential.test_interval_set_stateful import LONG_PREFIXES, _prefixed  # noqa: E402
+
+
+@given(seed=st.integers(0, 2**32 - 1),
+       ops=st.lists(st.one_of(st.tuples(st.just("ins"), owners_st, st.sampled_from(LONG_PREFIXES), small_intervals),
+                              st.tuples(st.just("rm"), owners_st)), max_size=60),
+       keys=key_lists)
+def test_twins_build_identical_trees(seed: int, ops: list[tuple], keys: list[bytes]) -> None:
+    """Same seed, same operations: every implementation holds the same shape (debug_state, incl. depth
+    and root max-end) after every step, and answers every stab identically, also on long shared prefixes
+    (the Cython twin compares an 8-byte prefix of starts first)."""
+    impls = implementations("interval_map")
+    maps = {n: m.IntervalMap(seed=seed) for n, m in impls.items()}
+    model = IntervalMapModel()
+    for op in ops:
+        if op[0] == "ins":
+            _, owner, p, iv = op
+            for m in maps.values():
+                m.insert(owner, _prefixed(p, iv))
+            model.insert(owner, _prefixed(p, iv))
+        else:
+            got = {m.remove_owner(op[1]) for m in maps.values()}
+            assert got == {model.remove_owner(op[1])}
+        states = [m.debug_state() for m in maps.values()]
+        assert all(s == states[0] for s in states), states
+    probes = [p + k for p in LONG_PREFIXES for k in keys] + probe_keys([iv for _, iv in model.items])
+    for m in maps.values():
+        m.check_invariants()
+        for k in probes:
+            assert m.stab(k) == model.stab(k), k
+        assert m.stab_many(probes) == model.stab_many(probes)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_non_bytes_keys_and_empty_map(impl: Any) -> None:
+    m = impl()
+    assert m.stab("x") == set() and m.stab_many(["x"]) == set()  # nothing stored: nothing compared
+    m.insert(1, Interval(b"a", None))
+    with pytest.raises(TypeError):
+        m.stab("x")
+    with pytest.raises(TypeError):
+        m.stab_many([b"a", "x"])

@@ -264,3 +264,60 @@ def test_end_is_exclusive_and_unbounded_is_last(impl: Any) -> None:
     assert s.intervals() == [Interval(b"a", None)]
     s.check_invariants()
     assert s.debug_state() == {"intervals": [(b"a", None)]}
+
+
+# ---- long shared prefixes (the Cython twin compares an 8-byte big-endian prefix first) --------------
+
+#: Prepending a fixed prefix is order- and successor-preserving, so the model's answers carry over; the
+#: prefixes straddle the twin's 8-byte fast-compare window (shorter, exactly 8, longer, NUL-padded).
+LONG_PREFIXES = [b"", b"\x01tbl", b"\x01table_", b"\x01table_x", b"\x01table_xy\x00", b"\x00" * 9]
+
+
+def _prefixed(p: bytes, iv: Interval) -> Interval:
+    return Interval(p + iv.start, None if iv.end is None else p + iv.end)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@given(data=st.data(), ivs=interval_lists, keys=key_lists)
+def test_long_shared_prefixes_equal_model(impl: Any, data: st.DataObject, ivs: list[Interval],
+                                          keys: list[bytes]) -> None:
+    p = data.draw(st.sampled_from(LONG_PREFIXES))
+    pivs = [_prefixed(p, iv) for iv in ivs]
+    s, m = impl(), IntervalSetModel(pivs)
+    for iv in pivs:
+        s.add(iv)
+    s.check_invariants()
+    assert s.intervals() == m.canonical()
+    probes = [p + k for k in keys] + probe_keys(pivs) + [p[:-1], p + b"\xff" * 9]
+    for k in probes:
+        assert s.contains(k) == m.contains(k), k
+    assert s.first_contained(probes) == m.first_contained(probes)
+    assert s.first_contained(tuple(probes)) == m.first_contained(probes)
+    assert s.first_contained(iter(probes)) == m.first_contained(probes), "must accept any iterable"
+    s.check_invariants()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_first_contained_rejects_non_bytes_like_the_reference(impl: Any) -> None:
+    s = impl([Interval(b"a", b"b")])
+    with pytest.raises(TypeError):
+        s.first_contained([b"z", "a"])
+    assert impl().first_contained(["a"]) == -1  # nothing stored: nothing compared
+    with pytest.raises(TypeError):
+        hash(s)
+
+
+@given(ops=st.lists(st.tuples(st.sampled_from(LONG_PREFIXES), small_intervals), max_size=30),
+       keys=key_lists)
+def test_twins_agree_step_by_step(ops: list[tuple[bytes, Interval]], keys: list[bytes]) -> None:
+    """Every implementation reaches the same debug_state after every add (not only at the end)."""
+    impls = implementations("interval_set")
+    sets = {n: m.IntervalSet() for n, m in impls.items()}
+    for p, iv in ops:
+        states = set()
+        for s in sets.values():
+            s.add(_prefixed(p, iv))
+            states.add(repr(s.debug_state()))
+        assert len(states) == 1, states
+    answers = {n: s.first_contained([p + k for p in LONG_PREFIXES for k in keys]) for n, s in sets.items()}
+    assert len(set(answers.values())) == 1, answers

@@ -1,0 +1,647 @@
+# cython: language_level=3
+# Twin of engine/conflict/interval_map.py. Names, signatures, docstrings, ABI and on-disk/wire formats must
+# match; tests/parity enforces this. Change the Python reference first.
+"""Cython twin of ``engine.conflict.interval_map``: the max-end treap as an arena of C structs.
+
+What is accelerated: nodes are ``Node`` structs in one growable C array (an arena addressed by ``int``
+indices, freed slots reused through a free list) instead of Python objects. Each node owns references to
+its ``start``/``end`` ``bytes`` and its owner ``int`` and caches the owner as a C ``long long`` for the
+BST order; comparisons are ``memcmp`` on the byte buffers (after an 8-byte big-endian prefix compare for
+starts). The max-end annotation is the index of the subtree node whose end is largest (an unbounded end
+wins), so it never holds a reference of its own. Insert, delete and stab are iterative over C stacks;
+a stab adds the stored owner objects to the result set (no allocation per hit).
+
+Same algorithm, same shapes: priorities come from ``random.Random(seed).random()`` exactly as in the
+reference and every rotation/merge decision is the same, so for the same operations both twins build
+the same tree (``debug_state`` compares equal). The one structural difference: after a delete the
+twin recomputes the max-end annotation on the whole root path instead of stopping early once a value is
+unchanged, because an annotation is a node index and must never point at the freed node.
+
+Known, deliberate strictness: bounds and stabbed keys must be ``bytes`` and owners must be ``int`` in the
+C ``long long`` range (``TypeError``/``OverflowError`` at insert), where the reference would accept any
+comparable objects.
+"""
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcmp, memcpy
+
+import random
+
+from engine.types import Interval
+
+cdef extern from "Python.h":
+    char* _BYTES_STR "PyBytes_AS_STRING" (PyObject*)
+    Py_ssize_t _BYTES_LEN "PyBytes_GET_SIZE" (PyObject*)
+    bint _BYTES_CHECK "PyBytes_Check" (PyObject*)
+    PyObject* _LIST_ITEM "PyList_GET_ITEM" (PyObject*, Py_ssize_t)
+    Py_ssize_t _LIST_LEN "PyList_GET_SIZE" (PyObject*)
+    int PySet_Add(object, object) except -1
+
+ABI = "interval_map/1"
+
+__all__ = ["ABI", "IntervalMap"]
+
+
+cdef struct Node:
+    PyObject* start        # owned bytes; NULL marks a free slot
+    PyObject* end          # owned bytes, or NULL = unbounded
+    PyObject* owner_obj    # owned int
+    const char* sp
+    Py_ssize_t sl
+    const char* ep
+    Py_ssize_t el
+    uint64_t spfx          # first 8 bytes of start, big-endian, zero padded
+    long long owner
+    unsigned long long seq
+    double prio
+    int mx                 # index of the subtree node with the largest end (its end NULL = unbounded)
+    int left               # -1 = none; in a free slot: next free slot
+    int right
+
+
+cdef inline uint64_t _prefix(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef unsigned char buf[8]
+    if n >= 8:
+        memcpy(buf, p, 8)
+    else:
+        buf[0] = buf[1] = buf[2] = buf[3] = buf[4] = buf[5] = buf[6] = buf[7] = 0
+        memcpy(buf, p, n)
+    return ((<uint64_t>buf[0] << 56) | (<uint64_t>buf[1] << 48) | (<uint64_t>buf[2] << 40)
+            | (<uint64_t>buf[3] << 32) | (<uint64_t>buf[4] << 24) | (<uint64_t>buf[5] << 16)
+            | (<uint64_t>buf[6] << 8) | <uint64_t>buf[7])
+
+
+cdef inline int _cmp_raw(const char* a, Py_ssize_t la, const char* b, Py_ssize_t lb) noexcept nogil:
+    cdef int r = memcmp(a, b, la if la < lb else lb)
+    if r != 0:
+        return r
+    return (la > lb) - (la < lb)
+
+
+cdef inline bint _before(const Node* a, const Node* b) noexcept nogil:
+    """True iff a's key ``(start, owner, seq)`` is smaller than b's."""
+    cdef int c
+    if a.spfx != b.spfx:
+        return a.spfx < b.spfx
+    c = _cmp_raw(a.sp, a.sl, b.sp, b.sl)
+    if c != 0:
+        return c < 0
+    if a.owner != b.owner:
+        return a.owner < b.owner
+    return a.seq < b.seq
+
+
+cdef class IntervalMap:
+    """Owner-tagged intervals with stabbing queries. ``IntervalMap(seed=0)``; O(1) to construct."""
+
+    cdef Node* _nodes
+    cdef int _cap
+    cdef int _used          # slots ever handed out (high-water mark)
+    cdef int _free          # head of the free-slot list, -1 = none
+    cdef int _root
+    cdef Py_ssize_t _size
+    cdef unsigned long long _seq
+    cdef dict _by_owner     # owner -> list of node indices (Python ints), insertion order
+    cdef object _rng
+    cdef object _random     # bound _rng.random
+    cdef int* _stack        # scratch for paths and stab stacks
+    cdef int _stack_cap
+    cdef int* _stack2
+    cdef int _stack2_cap
+
+    def __cinit__(self, *args, **kwargs):
+        self._nodes = NULL
+        self._cap = 0
+        self._used = 0
+        self._free = -1
+        self._root = -1
+        self._size = 0
+        self._seq = 0
+        self._by_owner = {}
+        self._stack = NULL
+        self._stack_cap = 0
+        self._stack2 = NULL
+        self._stack2_cap = 0
+
+    def __dealloc__(self):
+        cdef int i
+        if self._nodes != NULL:
+            for i in range(self._used):
+                if self._nodes[i].start != NULL:
+                    Py_DECREF(<object>self._nodes[i].start)
+                    Py_XDECREF(self._nodes[i].end)
+                    Py_DECREF(<object>self._nodes[i].owner_obj)
+            free(self._nodes)
+        free(self._stack)
+        free(self._stack2)
+
+    def __init__(self, seed=0):
+        self._rng = random.Random(seed)
+        self._random = self._rng.random
+
+    # ---- arena helpers ---------------------------------------------------------------------------
+
+    cdef int _alloc(self) except -1:
+        cdef int i
+        cdef int ncap
+        cdef Node* nn
+        if self._free >= 0:
+            i = self._free
+            self._free = self._nodes[i].left
+            return i
+        if self._used == self._cap:
+            ncap = self._cap * 2 if self._cap else 64
+            nn = <Node*>realloc(self._nodes, ncap * sizeof(Node))
+            if nn == NULL:
+                raise MemoryError()
+            self._nodes = nn
+            self._cap = ncap
+        i = self._used
+        self._used += 1
+        return i
+
+    cdef void _release(self, int i) noexcept:
+        cdef Node* n = &self._nodes[i]
+        cdef PyObject* s = n.start
+        cdef PyObject* e = n.end
+        cdef PyObject* o = n.owner_obj
+        n.start = NULL
+        n.end = NULL
+        n.owner_obj = NULL
+        n.left = self._free
+        n.right = -1
+        self._free = i
+        Py_DECREF(<object>s)
+        Py_XDECREF(e)
+        Py_DECREF(<object>o)
+
+    cdef int* _grow(self, int which, int need) except NULL:
+        """Scratch stack *which* (0 or 1) with room for at least *need* entries."""
+        cdef int ncap
+        cdef int* p
+        if which == 0:
+            if need <= self._stack_cap:
+                return self._stack
+            ncap = self._stack_cap * 2 if self._stack_cap else 128
+            while ncap < need:
+                ncap *= 2
+            p = <int*>realloc(self._stack, ncap * sizeof(int))
+            if p == NULL:
+                raise MemoryError()
+            self._stack = p
+            self._stack_cap = ncap
+            return p
+        if need <= self._stack2_cap:
+            return self._stack2
+        ncap = self._stack2_cap * 2 if self._stack2_cap else 128
+        while ncap < need:
+            ncap *= 2
+        p = <int*>realloc(self._stack2, ncap * sizeof(int))
+        if p == NULL:
+            raise MemoryError()
+        self._stack2 = p
+        self._stack2_cap = ncap
+        return p
+
+    cdef inline void _pull(self, int i) noexcept:
+        """Recompute node *i*'s max-end index from its own end and its children's annotations."""
+        cdef Node* nodes = self._nodes
+        cdef Node* n = &nodes[i]
+        cdef int m = i
+        cdef int c, cm
+        if n.end != NULL:
+            c = n.left
+            if c >= 0:
+                cm = nodes[c].mx
+                if nodes[cm].end == NULL:
+                    n.mx = cm
+                    return
+                if _cmp_raw(nodes[cm].ep, nodes[cm].el, nodes[m].ep, nodes[m].el) > 0:
+                    m = cm
+            c = n.right
+            if c >= 0:
+                cm = nodes[c].mx
+                if nodes[cm].end == NULL:
+                    n.mx = cm
+                    return
+                if _cmp_raw(nodes[cm].ep, nodes[cm].el, nodes[m].ep, nodes[m].el) > 0:
+                    m = cm
+        n.mx = m
+
+    # ---- mutation --------------------------------------------------------------------------------
+
+    def insert(self, owner, interval):
+        """Store *interval* for *owner*. Empty intervals are ignored; an owner may hold many intervals,
+        including duplicates (each is stored and later removed separately).
+
+        Runtime: O(log n) expected.
+        """
+        cdef object start = interval.start
+        cdef object end = interval.end
+        cdef long long c_owner
+        cdef unsigned long long seq
+        cdef double prio
+        cdef int idx, cur, depth, i, p, g, mxi
+        cdef Node* nodes
+        cdef Node* node
+        cdef Node* cn
+        cdef int* path
+        cdef bint go_left = False
+        cdef int c
+        if not _BYTES_CHECK(<PyObject*>start):
+            raise TypeError(f"interval start must be bytes, not {type(start).__name__}")
+        if end is not None and not _BYTES_CHECK(<PyObject*>end):
+            raise TypeError(f"interval end must be bytes or None, not {type(end).__name__}")
+        if end is not None and _cmp_raw(_BYTES_STR(<PyObject*>start), _BYTES_LEN(<PyObject*>start),
+                                        _BYTES_STR(<PyObject*>end), _BYTES_LEN(<PyObject*>end)) >= 0:
+            return
+        c_owner = owner
+        owner = <object>c_owner if type(owner) is not int else owner
+        seq = self._seq
+        self._seq = seq + 1
+        prio = self._random()
+        # Everything that can raise happens before the tree changes.
+        path = self._grow(0, 64)
+        idx = self._alloc()
+        lst = self._by_owner.get(owner)
+        if lst is None:
+            self._by_owner[owner] = [idx]
+        else:
+            lst.append(idx)
+        nodes = self._nodes
+        node = &nodes[idx]
+        Py_INCREF(start)
+        node.start = <PyObject*>start
+        node.sp = _BYTES_STR(<PyObject*>start)
+        node.sl = _BYTES_LEN(<PyObject*>start)
+        node.spfx = _prefix(node.sp, node.sl)
+        if end is None:
+            node.end = NULL
+            node.ep = NULL
+            node.el = 0
+        else:
+            Py_INCREF(end)
+            node.end = <PyObject*>end
+            node.ep = _BYTES_STR(<PyObject*>end)
+            node.el = _BYTES_LEN(<PyObject*>end)
+        Py_INCREF(owner)
+        node.owner_obj = <PyObject*>owner
+        node.owner = c_owner
+        node.seq = seq
+        node.prio = prio
+        node.mx = idx
+        node.left = -1
+        node.right = -1
+        self._size += 1
+        if self._root < 0:
+            self._root = idx
+            return
+        # Descend to the leaf position, remembering the path; raise max-ends on the way down.
+        depth = 0
+        cur = self._root
+        while cur >= 0:
+            if depth >= self._stack_cap:
+                path = self._grow(0, depth + 1)
+            path[depth] = cur
+            depth += 1
+            cn = &nodes[cur]
+            mxi = cn.mx
+            if nodes[mxi].end != NULL and (
+                    node.end == NULL or _cmp_raw(node.ep, node.el, nodes[mxi].ep, nodes[mxi].el) > 0):
+                cn.mx = idx
+            go_left = _before(node, cn)
+            cur = cn.left if go_left else cn.right
+        p = path[depth - 1]
+        if go_left:
+            nodes[p].left = idx
+        else:
+            nodes[p].right = idx
+        i = depth - 1
+        if nodes[path[i]].prio >= prio:
+            return
+        while i >= 0 and nodes[path[i]].prio < prio:
+            p = path[i]
+            if nodes[p].left == idx:
+                nodes[p].left = node.right
+                node.right = p
+            else:
+                nodes[p].right = node.left
+                node.left = p
+            self._pull(p)
+            if i == 0:
+                self._root = idx
+            else:
+                g = path[i - 1]
+                if nodes[g].left == p:
+                    nodes[g].left = idx
+                else:
+                    nodes[g].right = idx
+            i -= 1
+        self._pull(idx)
+
+    def remove_owner(self, owner):
+        """Remove every interval of *owner*; return how many were removed (0 for an unknown owner).
+
+        Runtime: O(m log n) expected for the owner's m intervals.
+        """
+        cdef list nodes = self._by_owner.pop(owner, None)
+        cdef Py_ssize_t k, m
+        if not nodes:
+            return 0
+        m = len(nodes)
+        self._grow(0, 64)
+        self._grow(1, 64)
+        for k in range(m):
+            self._delete(<int>nodes[k])
+        self._size -= m
+        return m
+
+    cdef int _delete(self, int target) except -1:
+        """Unlink *target* (present in the tree), repair annotations, free its slot."""
+        cdef Node* nodes = self._nodes
+        cdef int* path = self._stack
+        cdef int* merged
+        cdef int depth = 0, nm = 0, cur, a, b, pick, hook, rest, sub_root, parent, k
+        cdef bint hook_right = False, nxt_right
+        cur = self._root
+        while cur != target:
+            if cur < 0:
+                raise AssertionError("node handle not in tree")
+            if depth >= self._stack_cap:
+                path = self._grow(0, depth + 1)
+            path[depth] = cur
+            depth += 1
+            cur = nodes[cur].left if _before(&nodes[target], &nodes[cur]) else nodes[cur].right
+        a = nodes[target].left
+        b = nodes[target].right
+        nodes[target].left = nodes[target].right = -1
+        merged = self._stack2
+        sub_root = -1
+        hook = -1
+        while a >= 0 and b >= 0:
+            if nodes[a].prio >= nodes[b].prio:
+                pick = a
+                a = nodes[a].right
+                nxt_right = True
+            else:
+                pick = b
+                b = nodes[b].left
+                nxt_right = False
+            if hook < 0:
+                sub_root = pick
+            elif hook_right:
+                nodes[hook].right = pick
+            else:
+                nodes[hook].left = pick
+            if nm >= self._stack2_cap:
+                merged = self._grow(1, nm + 1)
+            merged[nm] = pick
+            nm += 1
+            hook = pick
+            hook_right = nxt_right
+        rest = a if a >= 0 else b
+        if hook < 0:
+            sub_root = rest
+        elif hook_right:
+            nodes[hook].right = rest
+        else:
+            nodes[hook].left = rest
+        for k in range(nm - 1, -1, -1):
+            self._pull(merged[k])
+        if depth == 0:
+            self._root = sub_root
+        else:
+            parent = path[depth - 1]
+            if nodes[parent].left == target:
+                nodes[parent].left = sub_root
+            else:
+                nodes[parent].right = sub_root
+            # The whole path: an annotation is a node index and must not keep pointing at *target*.
+            for k in range(depth - 1, -1, -1):
+                self._pull(path[k])
+        self._release(target)
+        return 0
+
+    # ---- queries ---------------------------------------------------------------------------------
+
+    cdef int _stab_into(self, const char* kp, Py_ssize_t kl, object out) except -1:
+        """Add to *out* the owner of every interval containing the key ``kp[:kl]``."""
+        cdef Node* nodes = self._nodes
+        cdef int* stack = self._stack
+        cdef int sp = 0
+        cdef int n = self._root
+        cdef int m, left, lm
+        cdef Node* nd
+        cdef uint64_t kx = _prefix(kp, kl)
+        while True:
+            if n >= 0:
+                nd = &nodes[n]
+                m = nd.mx
+                if nodes[m].end == NULL or _cmp_raw(kp, kl, nodes[m].ep, nodes[m].el) < 0:
+                    if nd.spfx < kx or (nd.spfx == kx and _cmp_raw(nd.sp, nd.sl, kp, kl) <= 0):
+                        if nd.end == NULL or _cmp_raw(kp, kl, nd.ep, nd.el) < 0:
+                            PySet_Add(out, <object>nd.owner_obj)
+                        left = nd.left
+                        if left >= 0:
+                            lm = nodes[left].mx
+                            if nodes[lm].end == NULL or _cmp_raw(kp, kl, nodes[lm].ep, nodes[lm].el) < 0:
+                                if sp >= self._stack_cap:
+                                    stack = self._grow(0, sp + 1)
+                                stack[sp] = left
+                                sp += 1
+                        n = nd.right
+                    else:
+                        n = nd.left
+                    continue
+            if sp == 0:
+                return 0
+            sp -= 1
+            n = stack[sp]
+
+    def stab(self, key):
+        """Owners having some interval that contains *key* (a fresh set).
+
+        Runtime: O(min(n, (k + 1) log n)) expected for k intervals hit: every visited subtree is either
+        pruned in O(1) by its max-end annotation or by start order, or lies on a path to a hit.
+        """
+        out = set()
+        if self._root < 0:
+            return out
+        if not _BYTES_CHECK(<PyObject*>key):
+            raise TypeError(f"'<' not supported between instances of '{type(key).__name__}' and 'bytes'")
+        self._grow(0, 64)
+        self._stab_into(_BYTES_STR(<PyObject*>key), _BYTES_LEN(<PyObject*>key), out)
+        return out
+
+    def stab_many(self, keys):
+        """Owners having some interval that contains at least one of *keys* (a fresh set).
+
+        Runtime: the sum of ``stab`` costs over the keys.
+        """
+        cdef PyObject* k
+        cdef PyObject* seq
+        cdef Py_ssize_t pos
+        out = set()
+        if self._root < 0:
+            return out
+        self._grow(0, 64)
+        if type(keys) is list:
+            seq = <PyObject*>keys
+            pos = 0
+            while pos < _LIST_LEN(seq):
+                k = _LIST_ITEM(seq, pos)
+                if not _BYTES_CHECK(k):
+                    raise TypeError(f"'<' not supported between instances of '{type(<object>k).__name__}' and 'bytes'")
+                self._stab_into(_BYTES_STR(k), _BYTES_LEN(k), out)
+                pos += 1
+            return out
+        for key in keys:
+            # The iterator may run Python code (even mutate this map); nothing C-side is held across it.
+            if self._root < 0:
+                continue
+            if not _BYTES_CHECK(<PyObject*>key):
+                raise TypeError(f"'<' not supported between instances of '{type(key).__name__}' and 'bytes'")
+            self._stab_into(_BYTES_STR(<PyObject*>key), _BYTES_LEN(<PyObject*>key), out)
+        return out
+
+    def owners(self):
+        """Every owner holding at least one interval (a fresh set). O(#owners)."""
+        return set(self._by_owner)
+
+    def __len__(self):
+        """Number of stored intervals (duplicates counted). O(1)."""
+        return self._size
+
+    def __repr__(self):
+        return f"IntervalMap(len={self._size}, owners={len(self._by_owner)})"
+
+    # ---- testing support -------------------------------------------------------------------------
+
+    cdef list _preorder(self):
+        out = []
+        stack = [self._root] if self._root >= 0 else []
+        while stack:
+            n = stack.pop()
+            out.append(n)
+            if self._nodes[<int>n].right >= 0:
+                stack.append(self._nodes[<int>n].right)
+            if self._nodes[<int>n].left >= 0:
+                stack.append(self._nodes[<int>n].left)
+        return out
+
+    cdef object _end_of(self, int i):
+        return None if self._nodes[i].end == NULL else <object>self._nodes[i].end
+
+    def check_invariants(self):
+        """Assert BST order, heap order, max-end annotations, non-emptiness and the owner index. O(n)."""
+        cdef Node* nodes = self._nodes
+        cdef int n, c, i
+        pre = self._preorder()
+        if len(pre) != self._size:
+            raise AssertionError(f"tree holds {len(pre)} nodes, size says {self._size}")
+        # In-order ranks, so that each annotation can be checked to point INTO its own subtree.
+        rank = {}
+        inorder = []
+        stack = []
+        cur = self._root
+        while stack or cur >= 0:
+            while cur >= 0:
+                stack.append(cur)
+                cur = nodes[<int>cur].left
+            n = stack.pop()
+            rank[n] = len(inorder)
+            inorder.append(n)
+            cur = nodes[n].right
+        if len(inorder) != self._size:
+            raise AssertionError("in-order walk disagrees with size")
+        lo_rank = {}
+        hi_rank = {}
+        for n in reversed(pre):
+            if nodes[n].start == NULL or nodes[n].owner_obj == NULL:
+                raise AssertionError(f"free slot {n} linked into the tree")
+            s = <object>nodes[n].start
+            e = self._end_of(n)
+            if not (e is None or s < e):
+                raise AssertionError(f"empty interval stored: {s!r}..{e!r}")
+            if nodes[n].sp != _BYTES_STR(nodes[n].start) or nodes[n].sl != _BYTES_LEN(nodes[n].start) \
+                    or nodes[n].spfx != _prefix(nodes[n].sp, nodes[n].sl):
+                raise AssertionError(f"node {n}: cached start view is stale")
+            if e is not None and (nodes[n].ep != _BYTES_STR(nodes[n].end) or nodes[n].el != _BYTES_LEN(nodes[n].end)):
+                raise AssertionError(f"node {n}: cached end view is stale")
+            if nodes[n].owner != <long long>(<object>nodes[n].owner_obj):
+                raise AssertionError(f"node {n}: owner cache is stale")
+            want = e
+            lo = hi = rank[n]
+            for c in (nodes[n].left, nodes[n].right):
+                if c < 0:
+                    continue
+                if not nodes[c].prio <= nodes[n].prio:
+                    raise AssertionError("heap order violated")
+                cm = self._end_of(nodes[c].mx)
+                if want is not None and (cm is None or cm > want):
+                    want = cm
+                lo = min(lo, lo_rank[c])
+                hi = max(hi, hi_rank[c])
+            lo_rank[n] = lo
+            hi_rank[n] = hi
+            m = nodes[n].mx
+            if not (0 <= m < self._used) or nodes[m].start == NULL or m not in rank \
+                    or not (lo <= rank[m] <= hi):
+                raise AssertionError(f"max_end of node {n} points outside its subtree")
+            if self._end_of(m) != want:
+                raise AssertionError(f"max_end {self._end_of(m)!r} != subtree max {want!r}")
+        # BST order: in-order keys strictly increase.
+        for i in range(1, len(inorder)):
+            if not _before(&nodes[<int>inorder[i - 1]], &nodes[<int>inorder[i]]):
+                raise AssertionError("in-order keys not strictly increasing")
+        # Owner index: exactly the tree's nodes, grouped by owner.
+        in_tree = set(pre)
+        total = 0
+        for owner, lst in self._by_owner.items():
+            if not lst:
+                raise AssertionError(f"owner {owner} has an empty node list")
+            for n in lst:
+                if <object>nodes[n].owner_obj != owner:
+                    raise AssertionError(f"node of owner {<object>nodes[n].owner_obj} filed under {owner}")
+                if n not in in_tree:
+                    raise AssertionError(f"owner {owner} lists a node not in the tree")
+            total += len(lst)
+        if total != self._size:
+            raise AssertionError(f"owner index holds {total} nodes, size says {self._size}")
+        if len({n for ns in self._by_owner.values() for n in ns}) != total:
+            raise AssertionError("node listed twice")
+        # Arena: every slot is either in the tree or on the free list, exactly once.
+        free_count = 0
+        f = self._free
+        seen = set()
+        while f >= 0:
+            if f in seen or nodes[<int>f].start != NULL or f in in_tree:
+                raise AssertionError(f"free list corrupt at slot {f}")
+            seen.add(f)
+            free_count += 1
+            f = nodes[<int>f].left
+        if free_count + self._size != self._used:
+            raise AssertionError(f"arena leak: {self._used} slots, {self._size} live, {free_count} free")
+
+    def debug_state(self):
+        """Plain-data snapshot: size, tree depth, root max-end and each owner's intervals in insertion
+        order as ``(start, end_or_None)``. O(n)."""
+        depth = 0
+        stack = [(self._root, 1)] if self._root >= 0 else []
+        while stack:
+            n, d = stack.pop()
+            if d > depth:
+                depth = d
+            if self._nodes[<int>n].left >= 0:
+                stack.append((self._nodes[<int>n].left, d + 1))
+            if self._nodes[<int>n].right >= 0:
+                stack.append((self._nodes[<int>n].right, d + 1))
+        return {
+            "size": self._size,
+            "depth": depth,
+            "root_max_end": None if self._root < 0 else self._end_of(self._nodes[self._root].mx),
+            "owners": {o: [(<object>self._nodes[<int>i].start, self._end_of(i)) for i in ns]
+                       for o, ns in sorted(self._by_owner.items())},
+        }

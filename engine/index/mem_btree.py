@@ -339,6 +339,7 @@ class SortedKeyLeaves:
         assert count == self._count, f"count {self._count} != {count} keys in leaves"
 
     def debug_state(self) -> dict[str, Any]:
+        """Key count, leaf count, capacity and every leaf's size (to see splits and merges). O(leaves)."""
         return {"keys": self._count, "leaves": len(self.leaves), "capacity": self.capacity,
                 "leaf_sizes": [len(leaf) for leaf in self.leaves]}
 

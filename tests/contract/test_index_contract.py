@@ -1,8 +1,10 @@
 """Contract suite for the MVCC index seam, run against every entry of ``INDEX_STRATEGIES``.
 
-One suite, parametrized over strategies (plus mem-btree with a tiny leaf capacity so node boundaries are
-crossed by small examples). Every store is wrapped in ``Checked``, which calls ``check_invariants()`` after
-every store or index call, so each step of each test also checks the structure.
+One suite, parametrized over strategies and over every built twin of each strategy's kernel, each also in
+a variant that reaches internal boundaries with small examples: mem-btree with leaf capacity 4 (splits and
+merges) and lmdb-btree with ``skip_limit=0`` (scans seek past every second version instead of stepping).
+Every store is wrapped in ``Checked``, which calls ``check_invariants()`` after every store or index call,
+so each step of each test also checks the structure.
 
 Example-based by design: each test pins one promise of ``engine.index.base`` with explicit expected
 values; the randomized comparison against the model lives in ``tests/differential/test_index_stateful.py``.
@@ -14,15 +16,21 @@ from typing import Any, Callable
 
 import pytest
 
+from engine._impl import implementations
 from engine.errors import DatabaseClosedError, IndexKeyTooLargeError
 from engine.index.base import IndexConfig, scan_by_batches
 from engine.index.mem_btree import MAX_KEY_BYTES
-from engine.index.registry import INDEX_STRATEGIES, open_index_store
+from engine.index.registry import INDEX_KERNELS, INDEX_STRATEGIES, open_index_store
 from engine.types import MAX_TIMESTAMP, Interval
 
-#: (strategy name, config.extra). Every registered strategy appears with default settings.
-VARIANTS = [(name, {}) for name in sorted(INDEX_STRATEGIES)] + [("mem-btree", {"leaf_capacity": 4}),
-                                                               ("lmdb-btree", {"skip_limit": 0})]
+#: (strategy name, kernel implementation, config.extra): every registered strategy with default settings,
+#: once per built twin of its kernel (``engine._impl.implementations``: "py" always, "cy" when built), the
+#: twin passed through the registry (``open_index_store(..., kernel=twin)``) as the database opens it.
+BOUNDARY_EXTRA = {"mem-btree": {"leaf_capacity": 4}, "lmdb-btree": {"skip_limit": 0}}
+VARIANTS = [(name, impl, extra)
+            for name in sorted(INDEX_STRATEGIES)
+            for impl in implementations(INDEX_KERNELS[name])
+            for extra in ({}, *([BOUNDARY_EXTRA[name]] if name in BOUNDARY_EXTRA else []))]
 
 
 class Checked:
@@ -53,15 +61,16 @@ class Checked:
         return call
 
 
-@pytest.fixture(params=VARIANTS, ids=lambda v: v[0] + "".join(f",{k}={x}" for k, x in v[1].items()))
+@pytest.fixture(params=VARIANTS, ids=lambda v: f"{v[0]}[{v[1]}]" + "".join(f",{k}={x}" for k, x in v[2].items()))
 def opener(request, tmp_path) -> Callable[..., Any]:
     """``opener(**config_overrides)`` opens the strategy at one fixed path (so a second call reopens)."""
-    name, extra = request.param
+    name, impl, extra = request.param
+    kernel = implementations(INDEX_KERNELS[name])[impl]
     opened = []
 
     def open_(**overrides):
         config = IndexConfig(**{"path": str(tmp_path / "index"), "map_size": 1 << 28, "extra": dict(extra), **overrides})
-        store = open_index_store(name, config)
+        store = open_index_store(name, config, kernel)
         opened.append(store)
         return Checked(store)
 
@@ -257,6 +266,16 @@ def test_key_counts_around_node_capacity(store, count):
 
 
 # -- versions, multiple indexes, ordering ---------------------------------------------------------------
+
+def test_raw_scan_shows_every_retained_version_regardless_of_visibility(store):
+    store.apply_batch([(1, {0: [(b"a", b"a1"), (b"b", b"b1"), (b"c", None)]}), (2, {0: [(b"a", None)]})])
+    index = store.open_index(0)
+    everything = [(b"a", [(2, None), (1, b"a1")]), (b"b", [(1, b"b1")]), (b"c", [(1, None)])]
+    assert index.raw_scan(Interval.all()) == everything
+    assert index.raw_scan(Interval.all(), reverse=True) == everything[::-1]
+    assert index.raw_scan(Interval(b"b", None), limit=1) == everything[1:2]
+    assert index.raw_scan(Interval(b"c", b"a")) == []
+
 
 def test_versions_are_newest_first(store):
     store.apply_batch([(3, {0: [(b"k", b"x")]}), (7, {0: [(b"k", None)]}), (9, {0: [(b"k", b"y")]})])

@@ -4,9 +4,10 @@ Role: an ``IndexStore`` (``engine.index.base``) whose indexes survive restarts, 
 rebuild them from the commit log at open. Who may call it: the registry constructs it; the committer calls
 ``apply_batch``/``gc``/``drop_index``/``put_meta`` (one writer at a time; an internal lock serialises them
 in-process and LMDB's writer lock across processes); transactions read through ``LmdbBTreeIndex`` from any
-thread. The flat module functions (``pack_version_key``, ``unpack_version_key``, ``seek_visible``,
-``lmdb_scan_forward``, ``lmdb_scan_reverse``) are the hot kernel a Cython twin will mirror, with the same
-names, signatures and on-disk format.
+thread. The flat module functions (``inverted_ts``, ``pack_version_key``, ``unpack_version_key``,
+``encode_value``, ``decode_value``, ``lmdb_scan_forward``, ``lmdb_scan_reverse``) and the classes are the
+"mvcc_lmdb" kernel (``engine._impl``) that a Cython twin ``engine._native.mvcc_lmdb`` will mirror with the
+same names, signatures, docstrings, ``ABI`` and on-disk format.
 
 On-disk layout (environment directory ``config.path``, two named sub-databases, LMDB's default
 byte-wise key order):
@@ -83,7 +84,9 @@ _META_USER = b"user:"
 # --------------------------------------------------------------------------------------------------
 
 #: Twin contract for the "mvcc_lmdb" kernel (engine._native.mvcc_lmdb must carry the same string).
+#: Bump on any semantic change of these functions or of the on-disk layout (then also bump FORMAT).
 ABI = "mvcc_lmdb/1"
+
 
 def inverted_ts(ts: int) -> bytes:
     """The 8-byte suffix for snapshot/commit *ts*: u64 BE of ``2^64-1-ts`` (clamped to the u64 range)."""
@@ -125,18 +128,6 @@ def _seek_past_key(cur: lmdb.Cursor, kb: bytes) -> bool:
     if cur.key()[:-8] == kb:
         return cur.next()
     return True
-
-
-def seek_visible(cur: lmdb.Cursor, kb: bytes, inv: bytes) -> bytes | None:
-    """Stored value (still encoded) of the version of framed key *kb* visible at inverted ts *inv*.
-
-    None if *kb* has no version with ``vts <= ts``. Runtime: one O(log n) seek.
-    """
-    if not cur.set_range(kb + inv):
-        return None
-    if cur.key()[:-8] != kb:
-        return None
-    return cur.value()
 
 
 #: Versions of one key a scan steps over before it seeks instead. Stepping is a C-level iterator step
@@ -566,22 +557,28 @@ class LmdbBTreeStore:
         data), in one write transaction. Timestamps must strictly increase and be ``<= applied_ts()``;
         ``applied_ts`` is unchanged. ValueError (nothing written) if the index already holds versions or
         the order is wrong. Runtime: O(w·log n) for w writes."""
-        self._check_open()
-        self.open_index(index_id)
+        _check_index_id(index_id)
         prefix = _U32.pack(index_id)
         with self._write_lock:
+            self._check_open()
             validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, self._max_key)
             if commits and commits[-1][0] > self._applied_ts:
                 raise ValueError(f"backfill ts {commits[-1][0]} is above applied_ts {self._applied_ts}; nothing was written")
+            # The index marker is written in the same transaction as the versions, so a refused backfill
+            # (the raise below aborts the transaction) creates no index either.
             with self._env.begin(write=True, db=self._versions_db) as txn:
                 cur = txn.cursor()
                 if cur.set_range(prefix) and cur.key().startswith(prefix):
                     raise ValueError(f"backfill of index {index_id}: the index is not empty; nothing was written")
+                if index_id not in self._ids:
+                    txn.put(_META_INDEX + prefix, b"", db=self._meta_db)
                 put = txn.put
                 for ts, writes in commits:
                     inv = _U64.pack(_MAX_U64 - ts)
                     for key, value in writes:
                         put(prefix + key + inv, TOMBSTONE if value is None else LIVE + value)
+            if index_id not in self._ids:
+                self._ids = self._ids | {index_id}
 
     def applied_ts(self) -> Timestamp:
         """Highest commit ts applied (0 if none); persisted with each batch. Runtime: O(1)."""
@@ -732,5 +729,5 @@ def _gc_chunk(cur: lmdb.Cursor, resume: bytes, inv_below: bytes, budget: int) ->
     return removed, None
 
 
-__all__ = ["FORMAT", "LmdbBTreeIndex", "LmdbBTreeStore", "decode_value", "encode_value", "inverted_ts",
-           "lmdb_scan_forward", "lmdb_scan_reverse", "pack_version_key", "seek_visible", "unpack_version_key"]
+__all__ = ["ABI", "FORMAT", "SKIP_LIMIT", "LmdbBTreeIndex", "LmdbBTreeStore", "decode_value", "encode_value",
+           "inverted_ts", "lmdb_scan_forward", "lmdb_scan_reverse", "pack_version_key", "unpack_version_key"]

@@ -43,6 +43,8 @@ INDEX_STRATEGIES: dict[str, Callable[..., IndexStore]] = {
 def open_index_store(name: str, config: IndexConfig | None = None, kernel: Any = None) -> IndexStore:
     """Open the index strategy *name* with *config* (default ``IndexConfig()``).
 
+    *kernel* is the module implementing the strategy's kernel (``INDEX_KERNELS[name]`` resolved through
+    ``engine._impl``: the reference or its Cython twin); None means the pure-Python reference.
     Raises ValueError naming the valid strategies for an unknown *name*, and ValueError when a file-backed
     strategy gets no ``config.path``. Runtime: that of the strategy's open.
     """

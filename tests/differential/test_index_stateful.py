@@ -6,14 +6,16 @@ of other lengths than the keys), collects garbage, drops indexes, reopens persis
 every step asserts each subject's ``check_invariants``. Reads are compared only at snapshots at or above
 the highest gc watermark, the only ones gc promises to preserve.
 
-Subjects come from ``subject_factories()``: the reference ``mem-btree`` (tiny leaf capacity 4 so splits
-and merges happen, and the default capacity), the ``cy`` twin of the ``mvcc`` kernel when it is built,
-and ``lmdb-btree`` (default, and with ``skip_limit`` 0 and 1 so its scans take their seek paths) in a fresh
-temporary directory per example. ``make_machine(factories)`` builds the same
+Subjects come from ``subject_factories()``: every built twin (``engine._impl.implementations``) of the
+"mvcc" kernel as mem-btree (leaf capacity 4, so splits and merges happen, and the default capacity) and of
+the "mvcc_lmdb" kernel as lmdb-btree (default, and ``skip_limit`` 0 and 1 so scans take their seek paths),
+each LMDB store in a fresh temporary directory per example. ``make_machine(factories)`` builds the same
 machine over any list, which is how ``tests/mutants`` plugs deliberately broken twins in.
 
 Keys are prefix-free (the index precondition): a body over ``{0x01, 'a', 0xff}`` of length 0..2 followed by
-a 0x00 terminator - 13 keys per index, enough to cross the capacity-4 leaf boundaries several times.
+a 0x00 terminator (13 keys per index, many overlaps), plus a bulk family ``b"b" || byte || 0x00`` written
+in runs of up to 40 keys to cross leaf boundaries several times. Reads are biased towards keys that exist
+and snapshots equal to ``applied_ts`` or to a version's ts (the ``<=`` edge), where bugs hide.
 """
 from __future__ import annotations
 
@@ -29,7 +31,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from engine._impl import implementations
 from engine.index.base import IndexConfig, IndexStore, scan_by_batches
-from engine.index.registry import open_index_store
 from engine.testing.models.mvcc import MVCCStoreModel
 from engine.types import Interval
 
@@ -44,6 +45,7 @@ VALUES = st.one_of(st.none(), st.just(b""), st.binary(max_size=2))
 
 
 def _tag(writes: dict, ts: int) -> dict:
+    """Make each non-empty value unique per commit by appending ``@ts``."""
     return {i: [(k, v if not v else v + b"@%d" % ts) for k, v in ws] for i, ws in writes.items()}
 
 
@@ -73,19 +75,22 @@ def intervals(draw) -> Interval:
 
 
 def subject_factories() -> list[SubjectFactory]:
-    """Every strategy under test: all built twins of the mem-btree kernel, plus lmdb-btree."""
+    """Every strategy under test: each built twin (``engine._impl.implementations``) of the "mvcc"
+    (mem-btree) and "mvcc_lmdb" (lmdb-btree) kernels."""
     out: list[SubjectFactory] = []
     for impl, module in implementations("mvcc").items():
         store_cls = module.MemBTreeStore
         out.append((f"mem-btree[{impl},cap=4]", lambda d, c=store_cls: c(IndexConfig(), leaf_capacity=4)))
         out.append((f"mem-btree[{impl}]", lambda d, c=store_cls: c(IndexConfig())))
-    out.append(("lmdb-btree", lambda d: open_index_store(
-        "lmdb-btree", IndexConfig(path=d, map_size=1 << 26, extra={"gc_chunk": 3}))))
-    # skip_limit 0/1: scans seek as soon as a key has a second/third version, exercising the seek paths
-    # that the default (step over up to 8 versions) rarely reaches with few versions per key.
-    for skip in (0, 1):
-        out.append((f"lmdb-btree[skip_limit={skip}]", lambda d, skip=skip: open_index_store(
-            "lmdb-btree", IndexConfig(path=d, map_size=1 << 26, extra={"skip_limit": skip}))))
+    for impl, module in implementations("mvcc_lmdb").items():
+        store_cls = module.LmdbBTreeStore
+        out.append((f"lmdb-btree[{impl}]", lambda d, c=store_cls: c(
+            IndexConfig(path=d, map_size=1 << 26, extra={"gc_chunk": 3}))))
+        # skip_limit 0/1: scans seek as soon as a key has a second/third version, exercising the seek
+        # paths that the default (step over up to SKIP_LIMIT versions) rarely reaches here.
+        for skip in (0, 1):
+            out.append((f"lmdb-btree[{impl},skip_limit={skip}]", lambda d, c=store_cls, skip=skip: c(
+                IndexConfig(path=d, map_size=1 << 26, extra={"skip_limit": skip}))))
     return out
 
 
@@ -115,10 +120,12 @@ class IndexMachine(RuleBasedStateMachine):
 
     def _read_ts(self, data, boundaries: list[int] = ()) -> int:
         """A snapshot at or above the gc watermark: often exactly ``applied_ts`` (as most real reads are) or
-        exactly one of *boundaries* (version timestamps: the ``<=`` edge of visibility)."""
+        exactly one of *boundaries* (version timestamps: the ``<=`` edge of visibility) or one tick below it."""
         hi = self.model.applied_ts
         choices = [st.integers(self.watermark, hi + 2), st.just(max(hi, self.watermark))]
-        edges = sorted({b for b in boundaries if b >= self.watermark})
+        # Both sides of each version's visibility edge: at its ts it is visible, one tick below it is not
+        # (a scan that leaks the next commit only shows at ``vts - 1``).
+        edges = sorted({e for b in boundaries for e in (b, b - 1) if e >= self.watermark})
         if edges:
             choices.append(st.sampled_from(edges))
         return data.draw(st.one_of(choices), label="ts")
@@ -186,6 +193,33 @@ class IndexMachine(RuleBasedStateMachine):
             else:
                 raise AssertionError(f"{name}: accepted non-increasing timestamps {[c[0] for c in commits]}")
             assert store.applied_ts() == applied, f"{name}: refused batch changed applied_ts"
+
+    @rule(index_id=INDEX_IDS, data=st.data())
+    def backfill(self, index_id, data) -> None:
+        """History written below ``applied_ts`` into an index (adding an index to a table with data).
+        Sometimes invalid (index not empty, timestamps out of order or above ``applied_ts``): then every
+        subject must refuse it like the model, writing nothing and creating no index."""
+        applied = self.model.applied_ts
+        if data.draw(st.booleans(), label="drop first"):
+            self.drop_index(index_id)
+        stamps = data.draw(st.lists(st.integers(0, applied + 1), max_size=3), label="stamps")
+        if data.draw(st.booleans(), label="ordered"):
+            stamps = sorted(set(stamps))
+        commits = [(ts, [(k, None if v is None else v + b"@b%d" % ts) for k, v in
+                         data.draw(st.lists(st.tuples(KEYS, VALUES), max_size=3), label="writes")])
+                   for ts in stamps]
+        try:
+            self.model.backfill(index_id, commits)
+        except ValueError:
+            for name, store in self.subjects.items():
+                try:
+                    store.backfill(index_id, commits)
+                except ValueError:
+                    continue
+                raise AssertionError(f"{name}: accepted backfill({index_id}, {commits}) that the model refuses")
+        else:
+            for store in self.subjects.values():
+                store.backfill(index_id, commits)
 
     @rule(below=st.data())
     def gc(self, below) -> None:

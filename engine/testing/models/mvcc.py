@@ -100,6 +100,21 @@ class MVCCStoreModel:
                 self.open_index(index_id).apply(ts, writes)
             self.applied_ts = ts
 
+    def backfill(self, index_id: int, commits: Sequence[tuple[int, Sequence[tuple[bytes, bytes | None]]]]) -> None:
+        """Write the past history of an empty (or missing) index; ``applied_ts`` is unchanged. ValueError,
+        nothing written and no index created, unless timestamps strictly increase from >= 1 up to at most
+        ``applied_ts`` and the index holds no version."""
+        timestamps = [ts for ts, _ in commits]
+        if any(ts <= prev for ts, prev in zip(timestamps, [0] + timestamps[:-1])):
+            raise ValueError(f"backfill timestamps {timestamps} do not strictly increase from 1")
+        if timestamps and timestamps[-1] > self.applied_ts:
+            raise ValueError(f"backfill timestamps {timestamps} exceed applied_ts {self.applied_ts}")
+        if index_id in self.indexes and self.indexes[index_id].data:
+            raise ValueError(f"backfill of index {index_id}: the index is not empty")
+        index = self.open_index(index_id)
+        for ts, writes in commits:
+            index.apply(ts, writes)
+
     def gc(self, below_ts: int) -> int:
         return sum(index.gc(below_ts) for index in self.indexes.values())
 

@@ -133,8 +133,7 @@ def time_calls(fn: Callable[[Any], Any], args: list[Any]) -> list[float]:
 
 
 def point_reads(db, ids: list[str], tmp: str, samples: int, seed: int) -> dict[str, float]:
-    from engine.documents import id_key
-
+    id_key = db.keys.id_key
     rng = random.Random(seed)
     sample = [rng.choice(ids) for _ in range(samples)]
     table = db.catalog.table("items")

@@ -123,11 +123,15 @@ class IndexMachine(RuleBasedStateMachine):
         exactly one of *boundaries* (version timestamps: the ``<=`` edge of visibility) or one tick below it."""
         hi = self.model.applied_ts
         choices = [st.integers(self.watermark, hi + 2), st.just(max(hi, self.watermark))]
-        # Both sides of each version's visibility edge: at its ts it is visible, one tick below it is not
-        # (a scan that leaks the next commit only shows at ``vts - 1``).
-        edges = sorted({e for b in boundaries for e in (b, b - 1) if e >= self.watermark})
+        # Both sides of each version's visibility edge, as separate choices so neither dilutes the other:
+        # at its ts a version is visible, one tick below it is not (a scan leaking the next commit only
+        # shows at ``vts - 1``).
+        edges = sorted({b for b in boundaries if b >= self.watermark})
         if edges:
             choices.append(st.sampled_from(edges))
+        below = sorted({b - 1 for b in boundaries if b - 1 >= self.watermark})
+        if below:
+            choices.append(st.sampled_from(below))
         return data.draw(st.one_of(choices), label="ts")
 
     def _key(self, data, index_id: int) -> bytes:

@@ -19,7 +19,7 @@ Mutants:
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from tests.mutants.settings import INDEX_MUTANT_SETTINGS
 from hypothesis.stateful import run_state_machine_as_test
 
 from engine._impl import implementations
@@ -75,9 +75,7 @@ else:  # pragma: no cover
     MUTANTS = {}
 
 # Derandomized and without shrinking: a fixed, fast search that must find the bug every time.
-MUTANT_SETTINGS = settings(max_examples=300, stateful_step_count=40, derandomize=True, deadline=None,
-                           database=None, phases=(Phase.explicit, Phase.generate), report_multiple_bugs=False,
-                           suppress_health_check=list(HealthCheck))
+MUTANT_SETTINGS = INDEX_MUTANT_SETTINGS
 
 CAPACITIES = [4, None]
 

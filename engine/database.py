@@ -423,6 +423,15 @@ class Database:
 
     # ---- subscriptions ---------------------------------------------------------------------------
 
+    def deploy(self, app_dir: "str | os.PathLike", *, host: str = "reference", config: Any = None) -> Any:
+        """Deploy the app in *app_dir* (function files plus an optional ``schema.py``) on this database and
+        return its ``engine.functions.app.App``: ``app.run("chat:send_message", {...})``. *host* is
+        "reference" (in-process) or "wasm" (wasmtime sandboxes); *config* a ``FunctionsConfig``."""
+        self._check_open()
+        from engine.functions.app import deploy
+
+        return deploy(self, os.fspath(app_dir), host=host, config=config)
+
     def subscribe(self, fn: Callable[..., Any], *args: Any,
                   on_change: Callable[[Any, Timestamp], None] | None = None) -> SubscriptionHandle:
         """Run the read-only ``fn(tx, *args)`` now and keep it live: after any commit that writes inside

@@ -118,3 +118,108 @@ class PersistenceError(RippleError):
 
 class DatabaseClosedError(RippleError):
     """An operation on a database that has been closed."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# Functions: errors that cross the sandbox boundary. This module is bundled into the WebAssembly guest
+# (it imports nothing but the standard library), so host and guest share one definition of each error
+# and of its wire form (``error_payload`` / ``error_from_payload``).
+# --------------------------------------------------------------------------------------------------------
+
+
+class ConvexError(RippleError):
+    """An error thrown on purpose by a function, carrying structured ``data`` (any Convex value) to the
+    caller unchanged, as in Convex. Its message is the data when that is a string."""
+
+    def __init__(self, data: Any = None) -> None:
+        self.data = data
+        self.logs: list[str] = []
+        super().__init__(data if isinstance(data, str) else "ConvexError")
+
+
+class FunctionError(RippleError):
+    """A function call failed: the function raised, trapped, ran out of time or memory, or was called
+    wrongly. ``code`` classifies it (see ``udf_wasm/ABI.md``), ``path`` names the function, ``logs`` holds
+    the log lines it produced before failing, ``stack`` a trimmed traceback from the guest (may be "")."""
+
+    def __init__(self, message: str, *, code: str = "Uncaught", path: str = "", logs: list[str] | None = None,
+                 stack: str = "") -> None:
+        self.code = code
+        self.path = path
+        self.logs = list(logs or [])
+        self.stack = stack
+        self.message = message
+        super().__init__(message)
+
+
+class FunctionNotFoundError(FunctionError):
+    """No public (or, for internal callers, internal) function with that path is deployed."""
+
+
+class ArgumentValidationError(FunctionError):
+    """Arguments (or a return value, when ``which == "return value"``) failed the function's validator.
+
+    Carries ``function``, ``arg_path`` (dotted path inside the arguments), ``expected`` and ``got``."""
+
+    def __init__(self, function: str, arg_path: str, expected: str, got: Any, *, which: str = "argument") -> None:
+        self.function = function
+        self.arg_path = arg_path
+        self.expected = expected
+        self.got = got
+        where = f"{which} {arg_path!r}" if arg_path else ("the arguments" if which == "argument" else which)
+        super().__init__(f"{function}: {where} must be {expected}, got {got!r}",
+                         code="ArgumentValidationError" if which == "argument" else "ReturnValidationError",
+                         path=function)
+
+
+class SyscallError(RippleError):
+    """A syscall the host refused or failed, as the guest sees it (``code`` names the engine error class,
+    e.g. "DocumentNotFoundError"). Raised inside user code; uncaught, it fails the function."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+# Engine errors the guest can rebuild by class name from a syscall failure, so user code may catch the
+# specific class in both hosts. Others arrive as SyscallError with the class name as ``code``.
+_SIMPLE_ERRORS: dict[str, type[RippleError]] = {
+    cls.__name__: cls
+    for cls in (InvalidIdError, UnknownTableError, UnknownIndexError, DocumentNotFoundError, ReadOnlyError,
+                QueryError, IndexKeyTooLargeError)
+}
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The wire form of an error: ``{"code", "message"}`` plus ``"data"`` (Convex JSON) for ConvexError.
+
+    Pure and cheap; the caller serialises it. Used on both sides of the sandbox boundary."""
+    if isinstance(exc, ConvexError):
+        from engine.values import to_json
+
+        return {"code": "ConvexError", "message": str(exc), "data": to_json(exc.data)}
+    if isinstance(exc, SyscallError):
+        return {"code": exc.code, "message": exc.message}
+    if isinstance(exc, FunctionError):
+        return {"code": exc.code, "message": exc.message}
+    if isinstance(exc, RippleError):
+        return {"code": type(exc).__name__, "message": str(exc)}
+    return {"code": "Uncaught", "message": f"{type(exc).__name__}: {exc}"}
+
+
+def error_from_payload(payload: dict[str, Any]) -> RippleError:
+    """Rebuild the exception a payload describes (inverse of ``error_payload`` up to class: engine errors
+    with extra constructor data come back as ``SyscallError`` carrying their class name as ``code``)."""
+    code = str(payload.get("code", "Uncaught"))
+    message = str(payload.get("message", ""))
+    if code == "ConvexError":
+        from engine.values import from_json
+
+        return ConvexError(from_json(payload.get("data")))
+    cls = _SIMPLE_ERRORS.get(code)
+    if cls is not None:
+        return cls(message)
+    if code == "InvalidValueError":
+        return InvalidValueError(message)
+    return SyscallError(code, message)

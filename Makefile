@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[test,native]'
+	$(PY) -m pip install -q -e '.[test,native,wasm]'
 	touch $(STAMP)
 
 # The native build (Cython twins in ext/ -> engine._native). With no ext/*.pyx it builds nothing.

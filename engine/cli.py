@@ -1,4 +1,5 @@
-"""The ``ripple`` command line. For now: ``ripple demo`` (the server commands arrive with the server).
+"""The ``ripple`` command line: ``ripple demo``, ``ripple build APP_DIR`` (the server commands arrive
+with the server).
 
 Who may call it: people, ``make run``. Argument parsing happens in ``main()``, never at import.
 """
@@ -117,6 +118,23 @@ def _demo(args: argparse.Namespace) -> int:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def _build(args: argparse.Namespace) -> int:
+    """Build an app's functions into a WebAssembly component (cached by content hash) and report."""
+    from engine.functions import FunctionsConfig
+    from engine.functions.hosts import make_host
+
+    host = make_host("wasm", FunctionsConfig(cache_dir=args.cache))
+    result = host.build(args.app_dir)
+    state = "cached" if result.cached else "built"
+    print(f"{state} {args.app_dir} -> {result.cwasm}")
+    print(f"  key {result.key[:16]}  total {result.seconds:.2f} s", end="")
+    if not result.cached:
+        print(f" (componentize {result.componentize_seconds:.2f} s, wasmtime compile {result.compile_seconds:.2f} s, "
+              f"component {result.wasm_bytes / 1e6:.1f} MB)", end="")
+    print()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ripple", description="Ripple: a reactive transactional document database")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,14 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--transfers", type=int, default=50, help="transfers per thread")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--keep", action="store_true", help="keep the temporary database directory")
+    build = sub.add_parser("build", help="build an app's functions into a cached WebAssembly component")
+    build.add_argument("app_dir")
+    build.add_argument("--cache", help="component cache folder (default: $RIPPLE_CACHE_DIR or ~/.cache/ripple)")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "build":
+            return _build(args)
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         from engine._impl import NativeBuildError
+        from engine.errors import FunctionError
 
-        if isinstance(exc, NativeBuildError):
+        if isinstance(exc, (NativeBuildError, FunctionError)):
             print(f"ripple: {exc}", file=sys.stderr)
             return 2
         raise

@@ -89,6 +89,19 @@ def _seal():
     for name in ("open", "stat", "lstat", "listdir", "scandir", "remove", "unlink", "mkdir", "rename", "getcwd"):
         if hasattr(os, name):
             setattr(os, name, guarded(getattr(os, name), f"os.{name}()"))
+    try:
+        import socket
+    except ImportError:  # a guest CPython without sockets: nothing to guard
+        socket = None
+    if socket is not None:
+        def no_network(*_a, **_k):
+            raise PermissionError("the network is not available in a Ripple function: the sandbox has none "
+                                  "(actions reach HTTP through ctx.fetch)")
+        for name in ("socket", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
+                     "socketpair", "fromfd"):
+            if hasattr(socket, name):
+                setattr(socket, name, no_network)
+
     # Tracebacks read source lines through linecache: serve them from the cache filled at build time and
     # never stat() during a call.
     _checkcache, _updatecache = linecache.checkcache, linecache.updatecache

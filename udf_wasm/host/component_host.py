@@ -264,8 +264,12 @@ class WasmHost:
         self.config = config
         self._engine = _Engine.shared()
 
-    def load(self, app_dir: str) -> ComponentApp:
+    def build(self, app_dir: str) -> Any:
+        """The app's compiled component (``udf_wasm.build.BuildResult``), built on a cache miss."""
         from udf_wasm.build import build_app
 
-        build = build_app(app_dir, self._engine.engine, self._engine.settings, self.config.cache_dir)
+        return build_app(app_dir, self._engine.engine, self._engine.settings, self.config.cache_dir)
+
+    def load(self, app_dir: str) -> ComponentApp:
+        build = self.build(app_dir)
         return ComponentApp(str(build.cwasm), self.config, self._engine, build)

@@ -4,7 +4,8 @@ Who may call it: ``ripple._functions`` around each handler call. ``sys.stdout``/
 replaced once by routing streams that send text to the sink of the function running on the current
 thread (whole lines; a trailing partial line is flushed when the call ends) and pass everything else
 through to the original stream, so the in-process reference host can run functions on several threads.
-A root-logger handler routes log records the same way. Bounds (line count, line length) are the host's.
+A root-logger handler routes log records the same way. Whoever replaces ``sys.stdout`` later (pytest,
+Jupyter) is wrapped again at the next call. Bounds (line count, line length) are the host's.
 """
 from __future__ import annotations
 
@@ -63,14 +64,16 @@ class _RoutingHandler(logging.Handler):
 
 
 def _install() -> None:
+    """Idempotent. Re-wraps stdout/stderr if someone (a test runner, a notebook) replaced them since."""
     global _installed
     with _install_lock:
-        if _installed:
-            return
-        sys.stdout = _RoutingStream(sys.stdout, "LOG")
-        sys.stderr = _RoutingStream(sys.stderr, "ERROR")
-        logging.getLogger().addHandler(_RoutingHandler())
-        _installed = True
+        if not isinstance(sys.stdout, _RoutingStream):
+            sys.stdout = _RoutingStream(sys.stdout, "LOG")
+        if not isinstance(sys.stderr, _RoutingStream):
+            sys.stderr = _RoutingStream(sys.stderr, "ERROR")
+        if not _installed:
+            logging.getLogger().addHandler(_RoutingHandler())
+            _installed = True
 
 
 @contextlib.contextmanager

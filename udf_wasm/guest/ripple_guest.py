@@ -203,6 +203,13 @@ class WitWorld(wit_world.WitWorld):
         global _IN_CALL
         if kind == "warm":  # the host's pre-warm: exercise the call path (page faults, caches), no user code
             ok, out = _WARM._ripple_invoke("query", "warm:warm", '{"a": [1, 2, {"b": "c"}]}', _WarmBridge())
+            # Cross the real imports once too (the host answers them from a throwaway context).
+            _env.now(), _env.random_seed(), _env.log("LOG", "warm")
+            for probe in (lambda: _read.get("warm"), lambda: _read.query("{}")):
+                try:
+                    probe()
+                except Err:
+                    pass
             return out
         fn = _FUNCTIONS.get(path)
         if fn is None:

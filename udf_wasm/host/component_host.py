@@ -119,6 +119,26 @@ class _Engine:
             return cls._shared
 
 
+class _WarmSyscalls:
+    """Answers the warm-up call's imports without touching any database."""
+
+    def now(self) -> int:
+        return 1 << 16
+
+    def random_seed(self) -> int:
+        return 0
+
+    def log(self, level: str, message: str) -> None:
+        pass
+
+    def get(self, doc_id: str) -> Any:
+        from engine.errors import SyscallError
+
+        raise SyscallError("NotAvailable", "warm-up")
+
+    query = get
+
+
 class _Sandbox:
     __slots__ = ("store", "run")
 
@@ -172,9 +192,17 @@ class ComponentApp:
         return sb.run[1](sb.store)
 
     def _warm(self, sb: _Sandbox) -> None:
-        """One warm-up call through the guest's own call path (no user code, no syscalls): the first
-        call into a fresh instance pays its copy-on-write page faults here, off the critical path."""
-        sb.run[0](sb.store, "warm", "", "{}")
+        """One warm-up call through the guest's own call path (no user code): the first call into a
+        fresh instance pays its page faults and wasmtime-py's per-import setup here, off the critical
+        path. Its few real imports are answered by a throwaway read-nothing context."""
+        stack = getattr(_local, "stack", None)
+        if stack is None:
+            stack = _local.stack = []
+        stack.append(_WarmSyscalls())
+        try:
+            sb.run[0](sb.store, "warm", "", "{}")
+        finally:
+            stack.pop()
 
     def _fresh(self, kind: str) -> _Sandbox:
         with self._cv:

@@ -423,14 +423,15 @@ class Database:
 
     # ---- subscriptions ---------------------------------------------------------------------------
 
-    def deploy(self, app_dir: "str | os.PathLike", *, host: str = "reference", config: Any = None) -> Any:
+    def deploy(self, app_dir: "str | os.PathLike", *, host: str = "reference", config: Any = None,
+               scheduler: bool = True) -> Any:
         """Deploy the app in *app_dir* (function files plus an optional ``schema.py``) on this database and
         return its ``engine.functions.app.App``: ``app.run("chat:send_message", {...})``. *host* is
         "reference" (in-process) or "wasm" (wasmtime sandboxes); *config* a ``FunctionsConfig``."""
         self._check_open()
         from engine.functions.app import deploy
 
-        return deploy(self, os.fspath(app_dir), host=host, config=config)
+        return deploy(self, os.fspath(app_dir), host=host, config=config, scheduler=scheduler)
 
     def subscribe(self, fn: Callable[..., Any], *args: Any,
                   on_change: Callable[[Any, Timestamp], None] | None = None) -> SubscriptionHandle:

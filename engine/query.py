@@ -124,7 +124,10 @@ class QueryBuilder:
             # Its system indexes get a placeholder (index_id -1, scans yield nothing) whose full name is
             # what the table's first insert will write to, so the read still conflicts with, and is
             # invalidated by, that insert.
-            self._tx._check_table_name(self._table)
+            from engine.txn.transaction import SYSTEM_TABLES
+
+            if self._table not in SYSTEM_TABLES:
+                self._tx._check_table_name(self._table)
             if name in SYSTEM_INDEXES:
                 fields = ("_id",) if name == "by_id" else ("_creationTime",)
                 return IndexInfo(self._table, name, fields, -1)

@@ -46,6 +46,8 @@ class Subscription:
     runs: int = 1
     notifications: int = 0
     error: BaseException | None = None
+    on_invalidate: Callable[[Timestamp], None] | None = None  # set for watches (no re-run)
+    invalid: bool = False
 
 
 class SubscriptionHandle:
@@ -111,6 +113,7 @@ class SubscriptionManager:
         self._subs: dict[int, Subscription] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()  # guards maps, subs, processed_ts
+        self._progress = threading.Condition(self._lock)  # notified when processed_ts advances
         self._pending: deque[WindowCommit] = deque()
         self._cv = threading.Condition(threading.Lock())
         self._busy = False
@@ -136,6 +139,44 @@ class SubscriptionManager:
             self._rerun([sub])
         return SubscriptionHandle(self, sub)
 
+    def watch(self, read_set: Any, ts: Timestamp, on_invalidate: Callable[[Timestamp], None]) -> SubscriptionHandle:
+        """One-shot invalidation watch on *read_set* (valid at *ts*), without re-running anything: the
+        first commit after *ts* that writes inside it sets ``handle.invalid`` and calls
+        ``on_invalidate(commit_ts)`` once (on the manager's thread; keep it cheap), then the watch is
+        gone. A watch already stale at registration fires at once, on the calling thread.
+
+        Invariant the sync server relies on: under ``consistent_view``, a watch that is not ``invalid``
+        is valid at ``processed_ts``. Cost: O(intervals × log n) to register."""
+        sub = Subscription(next(self._ids), None, (), None, None, ts, read_set, on_invalidate=on_invalidate)  # type: ignore[arg-type]
+        with self._lock:
+            self._subs[sub.id] = sub
+            self.stats.subscribed += 1
+            stale = self._register_checked(sub)
+            if stale:
+                self._subs.pop(sub.id, None)
+                sub.invalid, sub.active = True, False
+        if stale:
+            self._fire(sub, self.processed_ts)
+        return SubscriptionHandle(self, sub)
+
+    def consistent_view(self, fn: Callable[[Timestamp], Any]) -> Any:
+        """Run ``fn(processed_ts)`` while no commit is being matched: every watch's ``invalid`` flag is
+        exact as of that timestamp."""
+        with self._lock:
+            return fn(self.processed_ts)
+
+    def wait_processed(self, ts: Timestamp, timeout: float | None = 10.0) -> bool:
+        """Block until every commit up to *ts* has been matched (``processed_ts >= ts``)."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self.processed_ts >= ts or self._stopped, timeout)
+
+    def _fire(self, sub: Subscription, commit_ts: Timestamp) -> None:
+        try:
+            sub.on_invalidate(commit_ts)  # type: ignore[misc]
+        except BaseException as exc:
+            self.stats.callback_errors += 1
+            self.errors.append((sub.id, exc))
+
     def cancel(self, sub_id: int) -> None:
         with self._lock:
             sub = self._subs.pop(sub_id, None)
@@ -157,6 +198,7 @@ class SubscriptionManager:
                 with self._cv:
                     if not self._pending:
                         self.processed_ts = commits[-1].ts
+                        self._progress.notify_all()
                         return
         with self._cv:
             self._pending.extend(commits)
@@ -175,6 +217,8 @@ class SubscriptionManager:
         with self._cv:
             self._stopped = True
             self._cv.notify_all()
+        with self._progress:
+            self._progress.notify_all()
         if self._worker is not None:
             self._worker.join(timeout=10)
 
@@ -205,6 +249,7 @@ class SubscriptionManager:
 
     def _process(self, commits: list[WindowCommit]) -> None:
         hit: dict[int, Subscription] = {}
+        hit_ts: dict[int, Timestamp] = {}
         with self._lock:
             for commit in commits:
                 for index, keys in commit.by_index().items():
@@ -218,12 +263,22 @@ class SubscriptionManager:
                         # commit was published but before the manager matched it) is not invalidated.
                         if sub is not None and owner not in hit and sub.ts < commit.ts:
                             hit[owner] = sub
+                            hit_ts[owner] = commit.ts
                 self.processed_ts = commit.ts
+            watches = []
             for sub in hit.values():
                 self._unregister(sub)
+                if sub.on_invalidate is not None:
+                    self._subs.pop(sub.id, None)
+                    sub.invalid, sub.active = True, False
+                    watches.append(sub)
             self.stats.invalidated += len(hit)
-        if hit:
-            self._rerun(list(hit.values()))
+            self._progress.notify_all()
+        for sub in watches:
+            self._fire(sub, hit_ts[sub.id])
+        reruns = [sub for sub in hit.values() if sub.on_invalidate is None]
+        if reruns:
+            self._rerun(reruns)
 
     def _rerun(self, subs: list[Subscription]) -> None:
         """Re-run each subscription at the newest snapshot, deliver changed results, and re-register.

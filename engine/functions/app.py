@@ -81,6 +81,7 @@ class App:
         self.app_dir = app_dir
         self.functions: dict[str, FunctionSpec] = specs_from_description(loaded.description)
         self.scheduling: Any = None  # set by the scheduler when one runs for this app
+        self.scheduler: Any = None
         self._closed = False
 
     # ---- entry points ------------------------------------------------------------------------------
@@ -117,6 +118,8 @@ class App:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self.scheduler is not None:
+                self.scheduler.stop()
             self.loaded.close()
 
     # ---- preparation -------------------------------------------------------------------------------
@@ -185,18 +188,37 @@ class App:
         finally:
             tx.state = TxnState.COMMITTED
 
-    def _run_mutation(self, spec: FunctionSpec, args_json: str) -> FunctionResult:
+    def run_mutation_with(self, path: str, args: Any, before: Callable[[Any], bool] | None = None,
+                          after: Callable[[Any, Any], None] | None = None, *, internal: bool = True) -> FunctionResult | None:
+        """Run mutation *path* with extra engine work in the same transaction (for the scheduler and the
+        server's mutation dedup): ``before(tx)`` runs first and may return False to skip the function
+        (the result is then None and nothing of the function runs); ``after(tx, value)`` runs after it.
+        Same retries, validation and errors as ``run``."""
+        spec, args_json = self._prepare(path, args, internal)
+        if spec.kind is not FunctionKind.MUTATION:
+            raise FunctionError(f"{spec.path} is a {spec.kind.value}, not a mutation", code="FunctionKindMismatch",
+                                path=spec.path)
+        return self._run_mutation(spec, args_json, before, after)
+
+    def _run_mutation(self, spec: FunctionSpec, args_json: str, before: Any = None, after: Any = None) -> Any:
         last: dict[str, Any] = {}
+        skipped = object()
 
         def attempt(tx: Any) -> Any:
+            if before is not None and before(tx) is False:
+                return skipped
             logs = self._logs()
             sc = Syscalls(kind="mutation", path=spec.path, args_json=args_json, tx=tx, logs=logs,
                           max_page=self.config.max_page, scheduling=self.scheduling)
             value = self._invoke(spec, args_json, sc, logs)
+            if after is not None:
+                after(tx, value)
             last.update(logs=logs.lines(), reads=tx.read_set.intervals(), writes=tx.write_set(), calls=sc.calls)
             return value
 
         outcome = self.db.run_mutation(attempt, name=spec.path)
+        if outcome.value is skipped:
+            return None
         return FunctionResult(outcome.value, spec.path, "mutation", last["logs"], int(outcome.commit_ts), outcome.attempts,
                               last["reads"], last["writes"], last["calls"])
 
@@ -259,9 +281,11 @@ class _ActionServices:
         return {"status": status, "headers": hdrs, "body": raw.decode("utf-8", "replace")}
 
 
-def deploy(db: Any, app_dir: str, *, host: str = "reference", config: FunctionsConfig | None = None) -> App:
+def deploy(db: Any, app_dir: str, *, host: str = "reference", config: FunctionsConfig | None = None,
+           scheduler: bool = True) -> App:
     """Load an app into *db*: install its ``schema.py`` (if any; ``Database.set_schema`` semantics: all or
-    nothing) and load its functions in host *host*. Cost: the host's load (wasm: a build on a cache miss)."""
+    nothing), load its functions in host *host*, and (unless ``scheduler=False``) start the scheduler
+    worker that runs its scheduled functions. Cost: the host's load (wasm: a build on a cache miss)."""
     from engine.functions.hosts import make_host
     from engine.functions.loader import load_schema
 
@@ -273,6 +297,11 @@ def deploy(db: Any, app_dir: str, *, host: str = "reference", config: FunctionsC
         if schema is not None:
             db.set_schema(schema)
         app = App(db, loaded, host, cfg, str(app_dir))
+        if scheduler:
+            from engine.functions.scheduler import Scheduler
+
+            app.scheduler = Scheduler(app)
+            app.scheduler.start()
     except BaseException:
         loaded.close()
         raise

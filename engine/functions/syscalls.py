@@ -76,8 +76,13 @@ class Syscalls:
         self.max_page = max_page
         self._scheduling = scheduling
         self._actions = actions
-        self._ts = tx.begin_ts if tx is not None else (actions.physical_ms() << 16 if actions else 0)
-        self._seed = derive_seed(path, args_json, self._ts)
+        snapshot = tx.begin_ts if tx is not None else 0
+        # The function's clock, fixed for the whole call: the later of its snapshot and the physical
+        # time when it started (a snapshot may be old: the latest commit can be long ago). The seed
+        # depends on the snapshot only, so it is deterministic for (function, arguments, snapshot).
+        physical = (tx._svc.physical_ms() if tx is not None else actions.physical_ms() if actions else 0) << 16
+        self._ts = max(int(snapshot), physical)
+        self._seed = derive_seed(path, args_json, snapshot if tx is not None else self._ts)
         self.calls = 0  # syscalls made (for stats and benchmarks)
 
     # ---- capability checks ----------------------------------------------------------------------
@@ -166,7 +171,7 @@ class Syscalls:
     # ---- env --------------------------------------------------------------------------------------
 
     def now(self) -> int:
-        """The transaction's HLC timestamp (for actions: the current time as an HLC value)."""
+        """The call's clock as an HLC value: max(snapshot ts, physical time at the call's start)."""
         self.calls += 1
         return int(self._ts)
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.query import QueryBuilder
 
 TABLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+#: Tables the platform owns (scheduler jobs, mutation dedup). Readable by anyone through queries; written
+#: only through ``system_insert`` / ``system_patch`` by engine code, never by user functions.
+SYSTEM_TABLES = frozenset({"_scheduled_functions", "_session_requests"})
 
 
 class TxnState(enum.Enum):
@@ -137,11 +140,26 @@ class Transaction:
         """
         self._check_writable()
         self._check_table_name(table)
+        return self._insert(table, doc)
+
+    def system_insert(self, table: str, doc: dict) -> str:
+        """``insert`` into a system table (``SYSTEM_TABLES``); engine code only. No schema applies."""
+        self._check_writable()
+        if table not in SYSTEM_TABLES:
+            raise InvalidValueError(f"{table!r} is not a system table")
+        return self._insert(table, doc, system=True)
+
+    def system_patch(self, doc_id: str, fields: dict) -> None:
+        """``patch`` a system-table document; engine code only."""
+        self._patch(doc_id, fields, system=True)
+
+    def _insert(self, table: str, doc: dict, system: bool = False) -> str:
         if not isinstance(doc, dict):
             raise InvalidValueError(f"insert into {table!r} needs a dict document, got {type(doc).__name__}")
         if "_id" in doc or "_creationTime" in doc:
             raise InvalidValueError("insert: _id and _creationTime are assigned by the database; leave them out")
-        self._svc.validate_for_schema(table, doc)
+        if not system:
+            self._svc.validate_for_schema(table, doc)
         info = self._svc.ensure_table(table)
         ct = self._take_creation_time()
         new_id = self._svc.new_id(info.number, ct)
@@ -158,10 +176,13 @@ class Transaction:
         """Shallow-merge *fields* into the document. A field whose value is ``engine.UNDEFINED`` is
         removed. ``_id``/``_creationTime`` may appear only with their current values.
         Raises DocumentNotFoundError if the document does not exist."""
+        self._patch(doc_id, fields)
+
+    def _patch(self, doc_id: str, fields: dict, system: bool = False) -> None:
         self._check_writable()
         if not isinstance(fields, dict):
             raise InvalidValueError(f"patch needs a dict of fields, got {type(fields).__name__}")
-        table, current = self._current_for_write(doc_id)
+        table, current = self._current_for_write(doc_id, system)
         updated = dict(current)
         for name, value in fields.items():
             if name in ("_id", "_creationTime"):
@@ -172,7 +193,7 @@ class Transaction:
                 updated.pop(name, None)
             else:
                 updated[name] = value
-        self._stage_update(table, doc_id, updated)
+        self._stage_update(table, doc_id, updated, system)
 
     def replace(self, doc_id: str, doc: dict) -> None:
         """Replace the document's user fields with *doc* (system fields are kept).
@@ -263,8 +284,11 @@ class Transaction:
         vts, body = split_by_id_value(raw)
         return values.decode_document(body), vts
 
-    def _current_for_write(self, doc_id: str) -> tuple[str, dict]:
+    def _current_for_write(self, doc_id: str, system: bool = False) -> tuple[str, dict]:
         table = self._table_of(doc_id)
+        if table is not None and table.name in SYSTEM_TABLES and not system:
+            raise ReadOnlyError(f"document {doc_id!r} is in the system table {table.name!r}, which functions cannot "
+                                "write (use ctx.scheduler to schedule or cancel jobs)")
         if table is not None:
             pw = self._writes.get(doc_id)
             if pw is not None:
@@ -276,10 +300,11 @@ class Transaction:
                     return table.name, doc
         raise DocumentNotFoundError(f"document {doc_id!r} does not exist")
 
-    def _stage_update(self, table: str, doc_id: str, updated: dict) -> None:
+    def _stage_update(self, table: str, doc_id: str, updated: dict, system: bool = False) -> None:
         info = self._svc.catalog.table(table)
         encoded = values.validate_document(updated, allow_system_fields=True)
-        self._svc.validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
+        if not system:
+            self._svc.validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
         new_keys = self._svc.keys.keys_for(info, updated)
         pw = self._writes.get(doc_id)
         if pw is None:

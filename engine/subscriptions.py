@@ -78,6 +78,11 @@ class SubscriptionHandle:
         return self._sub.active
 
     @property
+    def invalid(self) -> bool:
+        """For a watch: True once a commit wrote inside its read set (it is then gone)."""
+        return self._sub.invalid
+
+    @property
     def error(self) -> BaseException | None:
         """The exception of the latest re-run, if it raised (the result then keeps its last value)."""
         return self._sub.error

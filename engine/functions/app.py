@@ -86,10 +86,14 @@ class App:
 
     # ---- entry points ------------------------------------------------------------------------------
 
-    def run(self, path: str, args: Any = None, *, internal: bool = False, at: int | None = None) -> FunctionResult:
-        """Run a function; see the module docstring for semantics. Cost: the function's own plus one
-        validation pass over the arguments and result."""
+    def run(self, path: str, args: Any = None, *, internal: bool = False, at: int | None = None,
+            expect_kind: str | None = None) -> FunctionResult:
+        """Run a function; see the module docstring for semantics. *expect_kind* ("query", "mutation",
+        "action") refuses a function of another kind before running it, as the HTTP API and the sync
+        protocol require. Cost: the function's own plus one validation pass over arguments and result."""
         spec, args_json = self._prepare(path, args, internal)
+        if expect_kind is not None:
+            self._check_kind(spec, expect_kind)
         if spec.kind is FunctionKind.QUERY:
             return self._run_query(spec, args_json, at)
         if at is not None:
@@ -112,6 +116,26 @@ class App:
                                 code="InvalidArgument", path=spec.path)
         return self.db.subscribe(lambda tx: self._query_in(tx, spec, args_json).value, on_change=on_change)
 
+    def query_at(self, path: str, args: Any, at: int, *, internal: bool = False) -> tuple[Any, Any]:
+        """Run query *path* at snapshot *at* for a live subscription: ``(FunctionResult or the error it
+        raised, read set)``. The read set is returned even for a failing query, so the caller can
+        watch it and re-run when the data it read changes. Errors before any read (unknown function,
+        bad arguments) come back with an empty read set."""
+        from engine.txn.read_set import ReadSet
+
+        try:
+            spec, args_json = self._prepare(path, args, internal)
+            self._check_kind(spec, "query")
+        except RippleError as exc:
+            return exc, ReadSet(self.db.make_interval_set)
+        tx = self.db.begin(at=at, read_only=True, writer=spec.path)
+        try:
+            return self._query_in(tx, spec, args_json), tx.read_set
+        except RippleError as exc:
+            return exc, tx.read_set
+        finally:
+            tx.state = TxnState.COMMITTED
+
     def describe(self) -> list[dict]:
         return [s.to_json() for s in self.functions.values()]
 
@@ -131,6 +155,12 @@ class App:
             raise FunctionNotFoundError(f"Could not find public function for '{canonical}'",
                                         code="FunctionNotFound", path=canonical)
         return spec
+
+    @staticmethod
+    def _check_kind(spec: FunctionSpec, expect: str) -> None:
+        if spec.kind.value != expect:
+            raise FunctionError(f"Trying to execute {spec.path} as {expect.capitalize()}, but it is defined as "
+                                f"{spec.kind.value.capitalize()}.", code="FunctionKindMismatch", path=spec.path)
 
     def _prepare(self, path: str, args: Any, internal: bool) -> tuple[FunctionSpec, str]:
         spec = self._spec(path, internal)
@@ -195,9 +225,7 @@ class App:
         (the result is then None and nothing of the function runs); ``after(tx, value)`` runs after it.
         Same retries, validation and errors as ``run``."""
         spec, args_json = self._prepare(path, args, internal)
-        if spec.kind is not FunctionKind.MUTATION:
-            raise FunctionError(f"{spec.path} is a {spec.kind.value}, not a mutation", code="FunctionKindMismatch",
-                                path=spec.path)
+        self._check_kind(spec, "mutation")
         return self._run_mutation(spec, args_json, before, after)
 
     def _run_mutation(self, spec: FunctionSpec, args_json: str, before: Any = None, after: Any = None) -> Any:

@@ -24,6 +24,7 @@ from engine.errors import FunctionError
 _FACTORIES: dict[str, "str | Callable[..., Any]"] = {
     "reference": "engine.functions.reference_host:ReferenceHost",
     "wasm": "udf_wasm.host:WasmHost",
+    "core": "udf_wasm.core.host:CoreHost",
 }
 
 

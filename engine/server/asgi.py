@@ -1,0 +1,76 @@
+"""The Starlette application and ``serve``: routes, CORS, the sync endpoint, static pages.
+
+Who may call it: the command line and tests (``create_app`` + ``serve`` or a uvicorn server of their
+own). Engine work runs in one thread pool shared by every connection (``executor``).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from engine.server.http_api import HttpApi
+from engine.server.sync import SyncSession
+
+
+def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path | None = None,
+               ping_idle_s: float = 15.0) -> Starlette:
+    """The ASGI app for *deployment*. *static_dir* (default: ``<app>/public`` if it exists) is served at
+    ``/``; the app can read the deployment URL from ``/ripple-config.json``."""
+    pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ripple-fn")
+    api = HttpApi(deployment, pool)
+
+    async def sync(ws: WebSocket) -> None:
+        await ws.accept()
+        await SyncSession(ws, deployment, pool, ping_idle_s=ping_idle_s).run()
+
+    async def health(_request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def config(request: Any) -> JSONResponse:
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return JSONResponse({"url": base, "functions": deployment.app.describe()})
+
+    routes = [
+        WebSocketRoute("/api/sync", sync),
+        WebSocketRoute("/api/{version}/sync", sync),
+        Route("/api/query", api.query, methods=["POST", "GET"]),
+        Route("/api/mutation", api.mutation, methods=["POST"]),
+        Route("/api/action", api.action, methods=["POST"]),
+        Route("/api/function", api.function, methods=["POST"]),
+        Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
+        Route("/api/query_at_ts", api.query_at_ts, methods=["POST"]),
+        Route("/api/run/{path:path}", api.run_path, methods=["POST"]),
+        Route("/health", health),
+        Route("/ripple-config.json", config),
+    ]
+    public = Path(static_dir) if static_dir else Path(deployment.app_dir) / "public"
+    if public.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=str(public), html=True)))
+    middleware = [Middleware(CORSMiddleware, allow_origin_regex=".*", allow_credentials=True,
+                             allow_methods=["GET", "POST", "OPTIONS", "PATCH", "DELETE", "PUT"],
+                             allow_headers=["*"], max_age=86400)]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.deployment = deployment
+    app.state.executor = pool
+    return app
+
+
+def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 3210, **kw: Any) -> Any:
+    """uvicorn settings the protocol needs: WebSocket ping frames every 5 s (the Python client drops a
+    server silent for 30 s), a generous pong timeout, and 16 MiB + 2000 bytes per message."""
+    import uvicorn
+
+    from engine.server.wire import MAX_MESSAGE_BYTES
+
+    return uvicorn.Config(app, host=host, port=port, ws_ping_interval=5.0, ws_ping_timeout=120.0,
+                          ws_max_size=MAX_MESSAGE_BYTES, log_level=kw.pop("log_level", "warning"),
+                          lifespan="off", **kw)

@@ -1,0 +1,404 @@
+"""One WebSocket session of the Convex sync protocol (``/api/sync``, ``/api/{version}/sync``).
+
+Who may call it: ``engine.server.asgi``. Contract: ``convex-protocol.md`` §1 and §5. Per session:
+
+- Reader (event loop): parses messages and updates the session state; never blocks on the engine.
+- Updater: computes one ``Transition`` at a time. It picks the snapshot ``T`` = the subscription
+  manager's ``processed_ts`` (waiting, after a mutation, until it covers the commit) and, under the
+  manager's ``consistent_view``, the queries whose result is not known to be valid at ``T`` (new ones
+  and those whose invalidation watch fired); it re-runs exactly those at ``T``, so every result in the
+  Transition holds at ``endVersion.ts = T``. Unchanged results (same value and log lines) are left out.
+  Several invalidations arriving while it works coalesce into the next Transition.
+- Mutation worker: runs this socket's mutations strictly in arrival order, deduplicated by
+  ``(sessionId, requestId)``; each ``MutationResponse`` is followed by a Transition at ``T >= commit``.
+- Actions run concurrently; each response is followed by a Transition (the action may have written).
+- Sender: one bounded outgoing queue; a slow client only slows its own session (its updater waits).
+- Keepalive: ``{"type":"Ping"}`` after ``ping_idle_s`` with nothing sent (WebSocket ping frames are
+  uvicorn's, configured in ``asgi.serve``).
+
+Protocol violations (malformed JSON, unknown message types, version mismatches, duplicate or unknown
+query ids) get a ``FatalError`` naming the problem and a close; function errors never do: they are
+``QueryFailed`` / failed responses.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import ConflictError, ConvexError, InvalidValueError, RippleError
+from engine.functions.paths import canonical_path
+from engine.server import wire
+from engine.values import to_json
+
+OUT_QUEUE = 256
+
+
+@dataclass(eq=False)
+class LiveQuery:
+    query_id: int
+    path: str
+    args: Any  # dict, or the InvalidValueError the args failed with
+    journal: Any = None
+    watch: Any = None
+    digest: bytes | None = None
+    needs_run: bool = True
+
+
+@dataclass
+class _Pending:
+    removed: list[int] = field(default_factory=list)
+    force: bool = False
+    min_ts: int = 0
+
+
+class SyncSession:
+    def __init__(self, websocket: Any, deployment: Any, executor: Any, *, ping_idle_s: float = 15.0) -> None:
+        self.ws = websocket
+        self.dep = deployment
+        self.executor = executor
+        self.ping_idle_s = ping_idle_s
+        self.session_id: str | None = None
+        self.recv_qs_version = 0
+        self.identity = 0
+        self.sent = (0, 0, 0)  # (querySet, identity, ts as HLC)
+        self.queries: dict[int, LiveQuery] = {}
+        self.pending = _Pending()
+        self.dirty = asyncio.Event()
+        self.out: asyncio.Queue[str | None] = asyncio.Queue(OUT_QUEUE)
+        self.mutations: asyncio.Queue[dict] = asyncio.Queue(1000)
+        self.last_sent = time.monotonic()
+        self.closed = False
+        self.loop = asyncio.get_running_loop()
+        self.stats = {"transitions": 0, "mutations": 0, "actions": 0, "reruns": 0}
+        self._actions: set[asyncio.Task] = set()
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.dep.add_listener(self._on_redeploy)
+        tasks = [asyncio.create_task(c) for c in (self._sender(), self._updater(), self._mutation_worker(),
+                                                   self._keepalive())]
+        close: _Close | None = None
+        try:
+            await self._reader()
+        except _Close as exc:
+            close = exc
+            try:  # let the sender flush the error message first
+                await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+        finally:
+            self.closed = True
+            self.dep.remove_listener(self._on_redeploy)
+            self.dirty.set()
+            for t in [*tasks, *self._actions]:
+                t.cancel()
+            await asyncio.gather(*tasks, *self._actions, return_exceptions=True)
+            for q in self.queries.values():
+                if q.watch is not None:
+                    q.watch.cancel()
+            self.queries.clear()
+        if close is not None:
+            try:
+                await self.ws.close(code=close.code, reason=close.reason)
+            except Exception:  # noqa: BLE001 - already closed by the peer
+                pass
+
+    def _on_redeploy(self) -> None:  # any thread
+        def mark() -> None:
+            for q in self.queries.values():
+                q.needs_run = True
+            self.dirty.set()
+
+        self.loop.call_soon_threadsafe(mark)
+
+    async def _fatal(self, message: str) -> None:
+        await self._send({"type": "FatalError", "error": message})
+        await self.out.put(None)
+        raise _Close(1008, "BadRequest")
+
+    # ---- sending -------------------------------------------------------------------------------------
+
+    async def _send(self, msg: dict) -> None:
+        await self.out.put(wire.dumps(msg))
+
+    async def _sender(self) -> None:
+        while True:
+            text = await self.out.get()
+            if text is None:
+                return
+            try:
+                await self.ws.send_text(text)
+            except Exception:  # noqa: BLE001 - the socket is gone; the reader will see it too
+                return
+            self.last_sent = time.monotonic()
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.ping_idle_s / 2))
+            if time.monotonic() - self.last_sent >= self.ping_idle_s and self.out.empty():
+                await self._send({"type": "Ping"})
+
+    # ---- reading -------------------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                await self._fatal("binary frames are not part of the sync protocol; send JSON text frames")
+            try:
+                msg = json.loads(text)
+            except json.JSONDecodeError as exc:
+                await self._fatal(f"malformed message (not JSON): {exc}")
+            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                await self._fatal("malformed message: expected a JSON object with a string \"type\"")
+            handler = _HANDLERS.get(msg["type"])
+            if handler is None:
+                await self._fatal(f"unknown message type {msg['type']!r}")
+            try:
+                await handler(self, msg)
+            except (KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, _Close):
+                    raise
+                await self._fatal(f"malformed {msg['type']} message: {type(exc).__name__}: {exc}")
+
+    async def _on_connect(self, msg: dict) -> None:
+        sid = msg.get("sessionId")
+        if not isinstance(sid, str):
+            await self._fatal("Connect needs a string sessionId")
+        self.session_id = sid
+        seen = msg.get("maxObservedTimestamp")
+        if seen is not None:
+            wire.decode_ts(seen)  # malformed -> ProtocolError (a ValueError subclass? no: handled below)
+
+    async def _on_modify(self, msg: dict) -> None:
+        base, new = msg["baseVersion"], msg["newVersion"]
+        if base != self.recv_qs_version:
+            await self._fatal(f"BaseVersionMismatch: query set base version {base}, expected {self.recv_qs_version}")
+        if not isinstance(new, int) or new <= base:
+            await self._fatal(f"query set newVersion {new!r} must be greater than baseVersion {base}")
+        for mod in msg["modifications"]:
+            qid = mod["queryId"]
+            if mod["type"] == "Add":
+                if qid in self.queries:
+                    await self._fatal(f"query id {qid} is already in use")
+                try:
+                    path = canonical_path(mod["udfPath"])
+                    args: Any = wire.args_from_wire(mod.get("args", [{}]))
+                except RippleError as exc:
+                    path, args = str(mod["udfPath"]), exc
+                self.queries[qid] = LiveQuery(qid, path, args, mod.get("journal"))
+            elif mod["type"] == "Remove":
+                q = self.queries.pop(qid, None)
+                if q is None:
+                    await self._fatal(f"cannot remove unknown query id {qid}")
+                if q.watch is not None:
+                    q.watch.cancel()
+                self.pending.removed.append(qid)
+            else:
+                await self._fatal(f"unknown query set modification {mod['type']!r}")
+        self.recv_qs_version = new
+        self.dirty.set()
+
+    async def _on_mutation(self, msg: dict) -> None:
+        if not isinstance(msg["requestId"], int):
+            await self._fatal("requestId must be an integer")
+        if self.mutations.full():
+            await self._send(_response("MutationResponse", msg["requestId"], error="TooManyConcurrentMutations: "
+                                       "more than 1000 mutations queued on this connection"))
+            return
+        self.mutations.put_nowait(msg)
+
+    async def _on_action(self, msg: dict) -> None:
+        if not isinstance(msg["requestId"], int):
+            await self._fatal("requestId must be an integer")
+        task = asyncio.create_task(self._run_action(msg))
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)
+
+    async def _on_authenticate(self, msg: dict) -> None:
+        token_type, base = msg.get("tokenType"), msg.get("baseVersion")
+        if base != self.identity:
+            await self._auth_error(f"identity base version {base} does not match the server's {self.identity}")
+        if token_type == "Admin":
+            if not self.dep.is_admin(msg.get("value")):
+                await self._auth_error("the admin key is not valid for this deployment")
+        elif token_type == "User":
+            await self._auth_error("user authentication (JWT) is not configured on this deployment")
+        elif token_type != "None":
+            await self._auth_error(f"unknown tokenType {token_type!r}")
+        self.identity += 1
+        for q in self.queries.values():
+            q.needs_run = True
+        self.pending.force = True
+        self.dirty.set()
+
+    async def _auth_error(self, error: str) -> None:
+        await self._send({"type": "AuthError", "error": error, "baseVersion": self.identity, "authUpdateAttempted": True})
+        await self.out.put(None)
+        raise _Close(4001, "AuthError")
+
+    async def _on_event(self, msg: dict) -> None:
+        return None  # telemetry: ignored
+
+    # ---- mutations and actions -----------------------------------------------------------------------
+
+    async def _mutation_worker(self) -> None:
+        while True:
+            msg = await self.mutations.get()
+            rid = msg["requestId"]
+            try:
+                path = canonical_path(msg["udfPath"])
+                args = wire.args_from_wire(msg.get("args", [{}]))
+                value, ts, logs, _dup = await self.loop.run_in_executor(
+                    self.executor, self.dep.run_mutation_once, self.session_id, rid, path, args)
+            except Exception as exc:  # noqa: BLE001 - every failure is a failed response, never a crash
+                await self._send(_response("MutationResponse", rid, error=exc))
+                self.pending.min_ts = max(self.pending.min_ts, self.sent[2])
+            else:
+                resp = _response("MutationResponse", rid, value=value, logs=logs)
+                resp["ts"] = wire.encode_ts(ts)
+                await self._send(resp)
+                self.pending.min_ts = max(self.pending.min_ts, ts)
+            self.stats["mutations"] += 1
+            self.pending.force = True
+            self.dirty.set()
+
+    async def _run_action(self, msg: dict) -> None:
+        rid = msg["requestId"]
+        try:
+            path = canonical_path(msg["udfPath"])
+            args = wire.args_from_wire(msg.get("args", [{}]))
+            result = await self.loop.run_in_executor(
+                self.executor, lambda: self.dep.app.run(path, args, expect_kind="action"))
+        except Exception as exc:  # noqa: BLE001
+            await self._send(_response("ActionResponse", rid, error=exc))
+        else:
+            await self._send(_response("ActionResponse", rid, value=result.value, logs=result.logs))
+        self.stats["actions"] += 1
+        self.pending.min_ts = max(self.pending.min_ts, self.dep.db.latest_ts())
+        self.pending.force = True
+        self.dirty.set()
+
+    # ---- transitions ---------------------------------------------------------------------------------
+
+    async def _updater(self) -> None:
+        while True:
+            await self.dirty.wait()
+            self.dirty.clear()
+            if self.closed:
+                return
+            qs_version, identity = self.recv_qs_version, self.identity
+            pending, self.pending = self.pending, _Pending()
+            live = list(self.queries.values())
+            T, results = await self.loop.run_in_executor(self.executor, self._compute, live, pending.min_ts)
+            modifications: list[dict] = []
+            for q, outcome, read_set in results:
+                if self.queries.get(q.query_id) is not q:  # removed (or replaced) while we computed
+                    continue
+                if q.watch is not None:
+                    q.watch.cancel()
+                q.watch = self.dep.db.subscriptions.watch(read_set, T, self._invalidated)
+                q.needs_run = False
+                mod, digest = _modification(q, outcome)
+                if digest != q.digest:
+                    q.digest = digest
+                    modifications.append(mod)
+            modifications += [{"type": "QueryRemoved", "queryId": qid} for qid in pending.removed]
+            end = (qs_version, identity, max(T, self.sent[2]))
+            if not modifications and not pending.force and end[:2] == self.sent[:2]:
+                continue
+            await self._send({"type": "Transition", "startVersion": _version(self.sent), "endVersion": _version(end),
+                              "modifications": modifications})
+            self.sent = end
+            self.stats["transitions"] += 1
+
+    def _invalidated(self, _commit_ts: int) -> None:  # the manager's thread
+        if not self.closed:
+            self.loop.call_soon_threadsafe(self.dirty.set)
+
+    def _compute(self, live: list[LiveQuery], min_ts: int) -> tuple[int, list]:
+        """Worker thread: choose T and re-run what is not known valid at T (see the module docstring)."""
+        subs = self.dep.db.subscriptions
+        if min_ts:
+            subs.wait_processed(min_ts, timeout=10.0)
+
+        def view(ts: int) -> tuple[int, list[LiveQuery]]:
+            return ts, [q for q in live if q.needs_run or q.watch is None or q.watch.invalid]
+
+        T, stale = subs.consistent_view(view)
+        app = self.dep.app
+        out = []
+        for q in stale:
+            if isinstance(q.args, Exception):
+                from engine.txn.read_set import ReadSet
+
+                out.append((q, q.args, ReadSet(self.dep.db.make_interval_set)))
+                continue
+            outcome, read_set = app.query_at(q.path, q.args, T)
+            out.append((q, outcome, read_set))
+        self.stats["reruns"] += len(out)
+        return T, out
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _version(v: tuple[int, int, int]) -> dict:
+    return {"querySet": v[0], "identity": v[1], "ts": wire.encode_ts(v[2])}
+
+
+def _error_fields(exc: BaseException) -> dict:
+    if isinstance(exc, ConvexError):
+        return {"result": str(exc) if isinstance(exc.data, str) else "ConvexError", "errorData": to_json(exc.data),
+                "logLines": list(getattr(exc, "logs", []))}
+    if isinstance(exc, ConflictError):
+        return {"result": str(exc), "logLines": []}
+    if isinstance(exc, RippleError):
+        return {"result": str(exc), "logLines": list(getattr(exc, "logs", []))}
+    return {"result": f"Server error: {type(exc).__name__}: {exc}", "logLines": []}
+
+
+def _response(kind: str, rid: int, *, value: Any = None, logs: list[str] | None = None, error: Any = None) -> dict:
+    if error is not None:
+        if isinstance(error, str):
+            return {"type": kind, "requestId": rid, "success": False, "result": error, "logLines": []}
+        return {"type": kind, "requestId": rid, "success": False, **_error_fields(error)}
+    return {"type": kind, "requestId": rid, "success": True, "result": to_json(value), "logLines": list(logs or [])}
+
+
+def _modification(q: LiveQuery, outcome: Any) -> tuple[dict, bytes]:
+    if isinstance(outcome, BaseException):
+        fields = _error_fields(outcome)
+        mod = {"type": "QueryFailed", "queryId": q.query_id, "errorMessage": fields["result"],
+               "logLines": fields["logLines"], "journal": None}
+        if "errorData" in fields:
+            mod["errorData"] = fields["errorData"]
+    else:
+        mod = {"type": "QueryUpdated", "queryId": q.query_id, "value": to_json(outcome.value),
+               "logLines": list(outcome.logs), "journal": None}
+    body = {k: v for k, v in mod.items() if k != "queryId"}
+    return mod, hashlib.sha256(wire.dumps(body).encode()).digest()
+
+
+_HANDLERS = {
+    "Connect": SyncSession._on_connect,
+    "ModifyQuerySet": SyncSession._on_modify,
+    "Mutation": SyncSession._on_mutation,
+    "Action": SyncSession._on_action,
+    "Authenticate": SyncSession._on_authenticate,
+    "Event": SyncSession._on_event,
+}
+
+__all__ = ["SyncSession", "_Close"]

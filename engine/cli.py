@@ -1,5 +1,5 @@
-"""The ``ripple`` command line: ``ripple demo``, ``ripple build APP_DIR`` (the server commands arrive
-with the server).
+"""The ``ripple`` command line: ``demo``, ``build``, and the server commands (``dev``, ``serve``,
+``run``, ``export``, ``import``; see ``engine.server.cli``).
 
 Who may call it: people, ``make run``. Argument parsing happens in ``main()``, never at import.
 """
@@ -147,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="build an app's functions into a cached WebAssembly component")
     build.add_argument("app_dir")
     build.add_argument("--cache", help="component cache folder (default: $RIPPLE_CACHE_DIR or ~/.cache/ripple)")
+    from engine.server.cli import add_commands, dispatch
+
+    add_commands(sub)
     args = parser.parse_args(argv)
     try:
+        handled = dispatch(args)
+        if handled is not None:
+            return handled
         if args.command == "demo":
             return _demo(args)
         if args.command == "build":

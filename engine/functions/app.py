@@ -206,7 +206,7 @@ class App:
     def _query_in(self, tx: Any, spec: FunctionSpec, args_json: str) -> FunctionResult:
         logs = self._logs()
         sc = Syscalls(kind="query", path=spec.path, args_json=args_json, tx=tx, logs=logs,
-                      max_page=self.config.max_page)
+                      max_page=self.config.max_page, env=self.config.env)
         value = self._invoke(spec, args_json, sc, logs)
         return FunctionResult(value, spec.path, "query", logs.lines(), int(tx.begin_ts),
                               read_intervals=tx.read_set.intervals(), syscalls=sc.calls)
@@ -237,7 +237,7 @@ class App:
                 return skipped
             logs = self._logs()
             sc = Syscalls(kind="mutation", path=spec.path, args_json=args_json, tx=tx, logs=logs,
-                          max_page=self.config.max_page, scheduling=self.scheduling)
+                          max_page=self.config.max_page, scheduling=self.scheduling, env=self.config.env)
             value = self._invoke(spec, args_json, sc, logs)
             if after is not None:
                 after(tx, value)
@@ -253,7 +253,8 @@ class App:
     def _run_action(self, spec: FunctionSpec, args_json: str) -> FunctionResult:
         logs = self._logs()
         sc = Syscalls(kind="action", path=spec.path, args_json=args_json, tx=None, logs=logs,
-                      max_page=self.config.max_page, scheduling=self.scheduling, actions=_ActionServices(self))
+                      max_page=self.config.max_page, scheduling=self.scheduling, actions=_ActionServices(self),
+                      env=self.config.env)
         value = self._invoke(spec, args_json, sc, logs)
         return FunctionResult(value, spec.path, "action", logs.lines(), syscalls=sc.calls)
 

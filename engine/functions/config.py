@@ -16,6 +16,7 @@ class FunctionsConfig:
     - ``fetch_allow``: URL prefixes an action may ``fetch`` (empty: none); ``fetch_timeout_s``.
     - ``max_page``: largest page one ``query`` syscall may ask for.
     - ``prewarm``: how many fresh sandboxes the wasm host keeps instantiated ahead of calls.
+    - ``env``: deployment environment variables functions read with ``ctx.env`` (API URLs, keys).
     - ``cache_dir``: where built components are cached by content hash (None: ``~/.cache/ripple``, or
       the ``RIPPLE_CACHE_DIR`` environment variable read by the build tool, not by the engine).
     """
@@ -31,6 +32,7 @@ class FunctionsConfig:
     max_page: int = 8192
     prewarm: int = 2
     cache_dir: str | None = None
+    env: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def timeout_for(self, kind: str) -> float:

@@ -8,9 +8,9 @@ Anything else escaping is a host bug and fails the call as an internal error.
 
 Capabilities by kind (enforced here as well as by the hosts' linkers, so a bypassed SDK still cannot
 write from a query):
-- query: get, query, now, random_seed, log
+- query: get, query, now, random_seed, log, get_env
 - mutation: the above, insert, patch, replace, delete, schedule, cancel
-- action: now, random_seed, log, schedule, cancel, run_query, run_mutation, run_action, fetch
+- action: now, random_seed, log, get_env, schedule, cancel, run_query, run_mutation, run_action, fetch
 
 Reads go through ``Transaction.get`` / ``Transaction.query``, so the transaction's read set records
 exactly what each page consumed; the wasm host and the reference host therefore produce identical read
@@ -68,7 +68,7 @@ class Syscalls:
 
     def __init__(self, *, kind: str, path: str, args_json: str, tx: Any, logs: LogBuffer,
                  max_page: int = 8192, scheduling: Scheduling | None = None,
-                 actions: ActionServices | None = None) -> None:
+                 actions: ActionServices | None = None, env: dict | None = None) -> None:
         self.kind = kind
         self.path = path
         self.tx = tx
@@ -76,6 +76,7 @@ class Syscalls:
         self.max_page = max_page
         self._scheduling = scheduling
         self._actions = actions
+        self._env = env or {}
         snapshot = tx.begin_ts if tx is not None else 0
         # The function's clock, fixed for the whole call: the later of its snapshot and the physical
         # time when it started (a snapshot may be old: the latest commit can be long ago). The seed
@@ -183,6 +184,12 @@ class Syscalls:
         self.calls += 1
         self.logs.add(level, message if isinstance(message, str) else repr(message))
 
+    def get_env(self, name: str) -> str | None:
+        """A deployment environment variable (``FunctionsConfig.env``), or None."""
+        self.calls += 1
+        value = self._env.get(name) if isinstance(name, str) else None
+        return None if value is None else str(value)
+
     # ---- scheduler --------------------------------------------------------------------------------
 
     def schedule(self, at_ms: float, path: str, args: str) -> str:
@@ -224,15 +231,15 @@ class Syscalls:
 
 #: The syscalls each kind may use: hosts link exactly these (others become clear errors).
 CAPABILITIES: dict[str, frozenset[str]] = {
-    "query": frozenset({"get", "query", "now", "random_seed", "log"}),
+    "query": frozenset({"get", "query", "now", "random_seed", "log", "get_env"}),
     "mutation": frozenset({"get", "query", "insert", "patch", "replace", "delete", "now", "random_seed", "log",
-                           "schedule", "cancel"}),
-    "action": frozenset({"now", "random_seed", "log", "schedule", "cancel", "run_query", "run_mutation",
+                           "get_env", "schedule", "cancel"}),
+    "action": frozenset({"now", "random_seed", "log", "get_env", "schedule", "cancel", "run_query", "run_mutation",
                          "run_action", "fetch"}),
 }
 
 ALL_SYSCALLS: tuple[str, ...] = ("get", "query", "insert", "patch", "replace", "delete", "now", "random_seed", "log",
-                                 "schedule", "cancel", "run_query", "run_mutation", "run_action", "fetch")
+                                 "get_env", "schedule", "cancel", "run_query", "run_mutation", "run_action", "fetch")
 
 
 def not_available(kind: str, name: str) -> Callable[..., Any]:

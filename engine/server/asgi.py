@@ -52,6 +52,9 @@ def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path 
         Route("/health", health),
         Route("/ripple-config.json", config),
     ]
+    vendor = Path(__file__).resolve().parents[2] / "node_modules" / "convex" / "dist"
+    if vendor.is_dir():  # the official browser client, for the example pages (installed by `make setup`)
+        routes.append(Mount("/vendor/convex", StaticFiles(directory=str(vendor))))
     public = Path(static_dir) if static_dir else Path(deployment.app_dir) / "public"
     if public.is_dir():
         routes.append(Mount("/", StaticFiles(directory=str(public), html=True)))

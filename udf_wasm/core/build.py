@@ -106,7 +106,7 @@ def build_module(name: str, source: str | os.PathLike, app_dir: str | os.PathLik
     """The cached ``.wasm`` for one source file, compiling it on a miss. FunctionError (BuildError) with
     the compiler's output when compilation fails. Cost: a hash of the inputs; a compile on a miss."""
     started = time.perf_counter()
-    src, app = Path(source), Path(app_dir)
+    src, app = Path(source).resolve(), Path(app_dir).resolve()
     key = build_key(src, app)
     cache = cache_root(cache_dir)
     final = cache / f"{key}.wasm"

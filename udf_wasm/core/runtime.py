@@ -11,8 +11,10 @@ Invariants:
   pooling allocator on (instantiation ~15 µs), and a daemon ticker thread that increments the epoch
   every ``TICK_S``. A ``.wasm`` compiled for one engine is never used with another.
 - A store lives for exactly one call (``new_store`` .. ``delete_store``); nothing outlives it.
-- Guest memory is only touched through ``read``/``memory_span`` after a bounds check against the
-  memory's current size, so a hostile pointer cannot make the host read outside linear memory.
+- Linear memories never move (``memory_may_move`` off; pooled slots are reserved up front), so a
+  memory's base address is fixed for its store's life and only its size grows. Callers bounds-check
+  every guest pointer against the size before touching memory, so a hostile pointer cannot make the
+  host read or write outside linear memory.
 """
 from __future__ import annotations
 
@@ -37,21 +39,27 @@ def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
     return ctypes.CFUNCTYPE(restype, *argtypes)((name, _lib))
 
 
-store_new = _proto("wasmtime_store_new", c_void_p, c_void_p, c_void_p, c_void_p)
-store_context = _proto("wasmtime_store_context", c_void_p, c_void_p)
-store_limiter = _proto("wasmtime_store_limiter", None, c_void_p, c_int64, c_int64, c_int64, c_int64, c_int64)
-store_delete = _proto("wasmtime_store_delete", None, c_void_p)
-set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
+def _quick(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A prototype that keeps the GIL: only for C functions that never run guest code and return at
+    once (releasing the GIL around them invites a thread switch for nothing)."""
+    return ctypes.PYFUNCTYPE(restype, *argtypes)((name, _lib))
+
+
+store_new = _quick("wasmtime_store_new", c_void_p, c_void_p, c_void_p, c_void_p)
+store_context = _quick("wasmtime_store_context", c_void_p, c_void_p)
+store_limiter = _quick("wasmtime_store_limiter", None, c_void_p, c_int64, c_int64, c_int64, c_int64, c_int64)
+store_delete = _quick("wasmtime_store_delete", None, c_void_p)
+set_epoch_deadline = _quick("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
 pre_instantiate = _proto("wasmtime_instance_pre_instantiate", c_void_p, c_void_p, c_void_p, c_void_p, c_void_p)
-export_get = _proto("wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, c_char_p, c_size_t, c_void_p)
+export_get = _quick("wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, c_char_p, c_size_t, c_void_p)
 func_call = _proto("wasmtime_func_call_unchecked", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p)
-memory_data = _proto("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
-memory_data_size = _proto("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
-caller_context = _proto("wasmtime_caller_context", c_void_p, c_void_p)
-trap_new = _proto("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
+memory_data = _quick("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+memory_data_size = _quick("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
+caller_context = _quick("wasmtime_caller_context", c_void_p, c_void_p)
+trap_new = _quick("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
 trap_delete = _proto("wasm_trap_delete", None, c_void_p)
 string_at = ctypes.string_at
-memmove = ctypes.memmove
+memmove = ctypes.PYFUNCTYPE(c_void_p, c_void_p, c_char_p, c_size_t)(ctypes._memmove_addr)  # type: ignore[attr-defined]
 
 Raw = ffi.wasmtime_val_raw_t
 Extern = ffi.wasmtime_extern_t
@@ -94,6 +102,7 @@ class CoreEngine:
 
         cfg = Config()
         cfg.epoch_interruption = True
+        cfg.memory_may_move = False  # base addresses stay valid while a memory grows
         pool = ffi.wasmtime_pooling_allocation_config_new()
         for setter, value in (("total_memories", POOL_SLOTS), ("total_tables", POOL_SLOTS),
                               ("total_core_instances", POOL_SLOTS), ("max_memory_size", slot_bytes)):
@@ -103,7 +112,7 @@ class CoreEngine:
         self.engine = Engine(cfg)
         self.ptr = ctypes.cast(self.engine.ptr(), c_void_p).value
         self.slot_bytes = slot_bytes
-        self.settings = f"epoch_interruption=1;pooling=1;slots={POOL_SLOTS};slot_bytes={slot_bytes}"
+        self.settings = f"epoch_interruption=1;memory_may_move=0;pooling=1;slots={POOL_SLOTS};slot_bytes={slot_bytes}"
         self._ticker = threading.Thread(target=self._tick, name="ripple-core-epoch", daemon=True)
         self._ticker.start()
 
@@ -160,8 +169,3 @@ def get_export(ctx: int, inst: InstanceRef, name: bytes) -> Extern | None:
     if not export_get(ctx, byref(inst), name, len(name), byref(item)):
         return None
     return item
-
-
-def memory_span(ctx: int, mem_ref: Any) -> tuple[int, int]:
-    """(base address, byte size) of a linear memory right now (both change when it grows)."""
-    return memory_data(ctx, mem_ref), memory_data_size(ctx, mem_ref)

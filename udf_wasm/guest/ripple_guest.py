@@ -165,6 +165,7 @@ class _Bridge:
     def now(self): return _env.now()
     def random_seed(self): return _env.random_seed()
     def log(self, level, message): _env.log(level, message)
+    def get_env(self, name): return _env.get_env(name)
     def schedule(self, at_ms, path, args): return _call(_sched.schedule, at_ms, path, args)
     def cancel(self, job_id): return _call(_sched.cancel, job_id)
     def run_query(self, path, args): return _call(_action.run_query, path, args)

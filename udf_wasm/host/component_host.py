@@ -41,7 +41,7 @@ _RESULT_UNIT = {"patch", "replace", "delete", "cancel"}
 _INTERFACES = {
     "db-read": ("get", "query"),
     "db-write": ("insert", "patch", "replace", "delete"),
-    "env": ("now", "random_seed", "log"),
+    "env": ("now", "random_seed", "log", "get_env"),
     "scheduler": ("schedule", "cancel"),
     "action": ("run_query", "run_mutation", "run_action", "fetch"),
 }

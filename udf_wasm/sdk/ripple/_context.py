@@ -270,11 +270,29 @@ class Scheduler:
         self._bridge.cancel(job_id)
 
 
+class Env:
+    """``ctx.env``: the deployment's environment variables (read-only): ``ctx.env.get("URL", default)``."""
+
+    def __init__(self, bridge: Any) -> None:
+        self._bridge = bridge
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self._bridge.get_env(name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> str:
+        value = self._bridge.get_env(name)
+        if value is None:
+            raise KeyError(f"environment variable {name!r} is not set for this deployment")
+        return value
+
+
 class _BaseContext:
     def __init__(self, bridge: Any, path: str, args_json: str) -> None:
         self._bridge = bridge
         self.function_path = path
         self._random: _random.Random | None = None
+        self.env = Env(bridge)
 
     def now(self) -> int:
         """The transaction's timestamp in epoch milliseconds (deterministic: fixed for the whole call)."""

@@ -1,0 +1,5 @@
+from ripple import define_schema, define_table, v
+
+schema = define_schema({
+    "messages": define_table({"author": v.string(), "body": v.string()}),
+})

@@ -1,17 +1,26 @@
 # Ripple: two commands from a fresh clone.
-#   make run    set everything up, then run Ripple (for now: `ripple demo` on the embedded LMDB default)
+#   make run    set everything up, then run Ripple: the chat example on the embedded LMDB default,
+#               served at http://127.0.0.1:3210 (functions in wasm sandboxes; redeploys on change)
 #   make test   set everything up, then run the whole test suite
-# Everything installs into .venv; nothing is installed system-wide.
+# Python packages install into .venv and npm packages into ./node_modules. The browser tests need
+# Debian's chromium, which `make test` installs with apt only when it is missing (`make browser`).
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+NPM_STAMP := node_modules/.installed-stamp
+PORT ?= 3210
+RUN_FLAGS ?= --env WIKI_URL=https://en.wikipedia.org/api/rest_v1/page/summary/ --allow-fetch https://en.wikipedia.org/
 NATIVE_SOURCES := $(wildcard ext/*.pyx ext/*.pxd)
 
-.PHONY: setup build run demo test test-py test-cy bench clean
+.PHONY: setup build run demo test test-py test-cy bench clean browser
 
-setup: $(STAMP)
+setup: $(STAMP) $(NPM_STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +34,20 @@ $(STAMP): pyproject.toml setup.py
 build: $(STAMP) $(NATIVE_SOURCES)
 	ENGINE_BUILD=$${ENGINE_BUILD:-strict} $(PY) setup.py -q build_ext --inplace
 
-run: $(STAMP)
+run: $(STAMP) $(NPM_STAMP)
+	ENGINE_BUILD=auto $(PY) setup.py -q build_ext --inplace
+	@echo "Ripple: building the chat example's functions (cached after the first time), then serving"
+	@echo "        http://127.0.0.1:$(PORT)/   (open it in two tabs; Ctrl-C stops)"
+	$(VENV)/bin/ripple dev examples/chat --port $(PORT) --data .ripple/chat $(RUN_FLAGS)
+
+demo: $(STAMP)
 	ENGINE_BUILD=auto $(PY) setup.py -q build_ext --inplace
 	$(VENV)/bin/ripple demo
 
-demo: run
-
 # The suite runs against the pure-Python reference (ENGINE_IMPL=py). Once Cython twins exist in ext/,
 # it also runs with ENGINE_IMPL=cy so a missing or stale native build fails loudly instead of hiding.
-test: build
+test: build $(NPM_STAMP)
+	@$(MAKE) --no-print-directory browser
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} ENGINE_IMPL=py $(PY) -m pytest -q
 	@if ls ext/*.pyx >/dev/null 2>&1; then \
 	  HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} ENGINE_IMPL=cy $(PY) -m pytest -q; \
@@ -44,3 +58,9 @@ bench: build
 
 clean:
 	rm -rf build $(VENV) engine/_native/*.so engine/_native/*.c ext/*.c .hypothesis
+
+# Debian's chromium for the Playwright browser tests; installed only when missing (needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }

@@ -87,15 +87,20 @@ class Deployment:
     # ---- mutations, deduplicated -----------------------------------------------------------------
 
     def _load_dedup(self) -> None:
+        """Load unexpired dedup records and delete expired ones (so the table stays bounded)."""
         horizon = float(self.db.physical_ms()) - self.dedup_ttl_ms
 
         def load(tx: Any) -> list[dict]:
-            rows = tx.query(DEDUP_TABLE).collect()
-            return rows
+            keep = []
+            for row in tx.query(DEDUP_TABLE).collect():
+                if row["_creationTime"] >= horizon:
+                    keep.append(row)
+                else:
+                    tx.system_delete(row["_id"])
+            return keep
 
-        for row in self.db.read(load):
-            if row["_creationTime"] >= horizon:
-                self._dedup[(row["sessionId"], int(row["requestId"]))] = row["result"]
+        for row in self.db.mutate(load, name="session request cleanup"):
+            self._dedup[(row["sessionId"], int(row["requestId"]))] = row["result"]
 
     def run_mutation_once(self, session_id: str | None, request_id: int | None, path: str, args: dict) -> tuple[Any, int, list[str], bool]:
         """(value, commit ts, log lines, was_duplicate). Function errors propagate as exceptions."""

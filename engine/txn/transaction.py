@@ -215,8 +215,15 @@ class Transaction:
 
     def delete(self, doc_id: str) -> None:
         """Delete the document. Raises DocumentNotFoundError if it does not exist."""
+        self._delete(doc_id)
+
+    def system_delete(self, doc_id: str) -> None:
+        """``delete`` a system-table document; engine code only."""
+        self._delete(doc_id, system=True)
+
+    def _delete(self, doc_id: str, system: bool = False) -> None:
         self._check_writable()
-        table, _ = self._current_for_write(doc_id)
+        table, _ = self._current_for_write(doc_id, system)
         pw = self._writes.get(doc_id)
         if pw is not None:
             if pw.old_doc is None:

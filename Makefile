@@ -25,7 +25,7 @@ $(NPM_STAMP): package.json package-lock.json
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[test,native,wasm]'
+	$(PY) -m pip install -q -e '.[test,native,wasm,research]'
 	touch $(STAMP)
 
 # The native build (Cython twins in ext/ -> engine._native). With no ext/*.pyx it builds nothing.
@@ -64,3 +64,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The research harness: run the quick version of every experiment (minutes), then write the figures
+# (PNG, SVG), paper/numbers.json and paper/paper.md. FULL=1 runs the paper-quality versions.
+# `make figures` redraws figures, numbers and paper from the newest results without running anything.
+.PHONY: reproduce figures
+reproduce: build
+	$(PY) -m experiments reproduce $(if $(FULL),--full,)
+
+figures: $(STAMP)
+	$(PY) -m experiments figures

@@ -3,9 +3,10 @@
 Who may call it: the core host (``udf_wasm.core.host``), tests and benchmarks. Toolchain: the
 ``ziglang`` PyPI package (``python -m ziglang``), targeting ``wasm32-freestanding`` (no libc, no WASI):
 
-- C: ``zig cc --target=wasm32-freestanding -O2 -s -nostdlib -Wl,--no-entry -I udf_wasm/guests/c``
-  (so ``#include "ripple.h"`` works from any app folder); 0.05–0.2 s per file.
-- Zig: ``zig build-exe -target wasm32-freestanding -fno-entry -rdynamic -O ReleaseSmall -fstrip`` with
+- C: ``zig cc --target=wasm32-freestanding -O2 -s -nostdlib -Wl,--no-entry -Wl,-z,stack-size=65536
+  -I udf_wasm/guests/c`` (so ``#include "ripple.h"`` works from any app folder); 0.05–0.2 s per file.
+- Zig: ``zig build-exe -target wasm32-freestanding -fno-entry -rdynamic -O ReleaseSmall -fstrip --stack
+  65536`` with
   ``udf_wasm/guests/zig/ripple.zig`` as module ``ripple`` (``@import("ripple")``); the first build
   compiles Zig's runtime into the cache (a few seconds), later ones take ~0.5 s.
 
@@ -38,8 +39,13 @@ C_SDK_DIR = ROOT / "guests" / "c"
 C_HEADER = C_SDK_DIR / "ripple.h"
 ZIG_SDK = ROOT / "guests" / "zig" / "ripple.zig"
 LANGUAGES = {".c": "c", ".zig": "zig"}
-C_FLAGS = ("--target=wasm32-freestanding", "-O2", "-s", "-nostdlib", "-Wl,--no-entry")
-ZIG_FLAGS = ("-target", "wasm32-freestanding", "-fno-entry", "-rdynamic", "-O", "ReleaseSmall", "-fstrip")
+#: The guest's shadow stack (in linear memory): 64 KiB instead of the toolchain's 1 MiB, so a module's
+#: whole initial memory (stack, data, first heap bytes) fits the pooled memory kept resident between
+#: calls (``runtime.KEEP_RESIDENT``). Deeper recursion than that traps.
+STACK_BYTES = 64 << 10
+C_FLAGS = ("--target=wasm32-freestanding", "-O2", "-s", "-nostdlib", "-Wl,--no-entry", f"-Wl,-z,stack-size={STACK_BYTES}")
+ZIG_FLAGS = ("-target", "wasm32-freestanding", "-fno-entry", "-rdynamic", "-O", "ReleaseSmall", "-fstrip",
+             "--stack", str(STACK_BYTES))
 _SKIP_DIRS = {"__pycache__", "node_modules"}
 
 

@@ -6,12 +6,12 @@ Host functions are ``wasmtime`` *unchecked* callbacks (about 0.5 µs per crossin
 store: each finds the call it belongs to on a per-thread stack of ``Frame`` objects (an action's nested
 ``run_query`` runs another sandbox on the same thread while the outer one waits inside a host call),
 reads its string arguments from the frame's guest memory (bounds-checked, UTF-8-checked), calls the
-one syscall implementation (``engine.functions.syscalls.Syscalls``) and writes the result back through
-the guest's ``alloc`` export. A ``RippleError`` becomes the ABI's error result (``-2``; the guest can
+one syscall implementation (``engine.functions.syscalls.Syscalls``) and writes the result into memory
+obtained from the guest's ``alloc`` export (in blocks of ``ARENA_BYTES``). A ``RippleError`` becomes the ABI's error result (``-2``; the guest can
 fetch the payload with ``last_error``); any other exception is a host bug: the callback traps and the
 host re-raises the original exception after the guest call returns.
 
-Linking by kind: ``linker_for(kind, stubs)`` defines exactly the syscalls ``CAPABILITIES[kind]`` allows
+Linking by kind: ``Linkers.get(kind, stubs)`` defines exactly the syscalls ``CAPABILITIES[kind]`` allows
 (plus ``last_error`` and ``fail``), so a module whose functions are all queries and which imports
 ``insert`` fails to link. A module that also defines functions of another kind legitimately imports
 that kind's syscalls; for its queries those imports are bound to stand-ins that fail with the same
@@ -23,6 +23,8 @@ import json
 import threading
 from ctypes import byref, c_void_p
 from typing import Any, Callable, Iterable
+
+from wasmtime import FuncType
 
 from engine.errors import FunctionError, RippleError, SyscallError, error_payload
 from engine.functions.syscalls import ALL_SYSCALLS, CAPABILITIES, not_available
@@ -59,6 +61,8 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], str]] = {
 UNLOWERED = frozenset(ALL_SYSCALLS) - set(SIGNATURES)
 
 NONE, ERR = -1, -2
+#: The host obtains guest memory for arguments and results in blocks of at least this size.
+ARENA_BYTES = 4096
 _U64 = 1 << 64
 _I63 = 1 << 63
 
@@ -81,36 +85,45 @@ class GuestTrap(Exception):
 
 
 class Frame:
-    """One guest call in progress: its syscalls, its store context and exports, and what it reported.
+    """One guest call in progress: its syscalls, its instance and exports, and what it reported.
 
-    Not shared between threads. ``read``/``put`` are the only ways to touch guest memory; both check
-    bounds against the memory's size (cached: memory only grows, and its base never moves)."""
+    Frames are reused (one per nesting depth per thread, see ``enter``), so the ctypes objects the
+    unchecked API needs (instance and extern records, argument arrays, references to them) are built
+    once. ``read``/``put`` are the only ways to touch guest memory; both check bounds against the
+    memory's size (cached: memory only grows, and its base never moves)."""
 
-    __slots__ = ("syscalls", "ctx", "mem", "alloc", "base", "size", "raw", "trap", "trap_ref", "last_error",
-                 "failure", "exc", "_keep")
+    __slots__ = ("syscalls", "ctx", "base", "size", "arena", "arena_end", "last_error", "failure", "exc", "inst",
+                 "inst_ref", "mem_ext", "mem_ext_ref", "mem", "alloc_ext", "alloc_ext_ref", "alloc", "fn_ext",
+                 "fn_ext_ref", "fn", "raw", "raw2", "trap", "trap_ref")
 
-    def __init__(self, syscalls: Any) -> None:
-        self.syscalls = syscalls
+    def __init__(self) -> None:
+        self.syscalls: Any = None
         self.ctx = 0
-        self.mem: Any = None
-        self.alloc: Any = None
         self.base = 0
         self.size = 0
-        self.raw = (rt.Raw * 1)()
-        self.trap = c_void_p()
-        self.trap_ref = byref(self.trap)
+        self.arena = self.arena_end = 0  # the unused part of the last block obtained from alloc
         self.last_error: BaseException | None = None  # the last syscall failure (a RippleError)
         self.failure: str | None = None  # what the guest passed to fail()
         self.exc: BaseException | None = None  # a host bug raised inside a callback
-        self._keep: Any = None
+        self.inst = rt.InstanceRef()
+        self.inst_ref = byref(self.inst)
+        self.mem_ext, self.alloc_ext, self.fn_ext = rt.Extern(), rt.Extern(), rt.Extern()
+        self.mem_ext_ref, self.alloc_ext_ref, self.fn_ext_ref = byref(self.mem_ext), byref(self.alloc_ext), byref(self.fn_ext)
+        self.mem = byref(self.mem_ext.of.memory)
+        self.alloc = byref(self.alloc_ext.of.func)
+        self.fn = byref(self.fn_ext.of.func)
+        self.raw = (rt.Raw * 1)()  # for alloc (inside host calls)
+        self.raw2 = (rt.Raw * 2)()  # for the function itself
+        self.trap = c_void_p()
+        self.trap_ref = byref(self.trap)
 
-    def bind(self, ctx: int, mem: Any, alloc: Any) -> None:
-        self.ctx = ctx
-        self._keep = (mem, alloc)
-        self.mem = byref(mem.of.memory)
-        self.alloc = byref(alloc.of.func)
-        self.base = rt.memory_data(ctx, self.mem)
-        self.size = rt.memory_data_size(ctx, self.mem)
+    def export(self, name: bytes, into_ref: Any) -> bool:
+        """Look up export *name* of the current instance into an extern record (``*_ext_ref``)."""
+        return rt.export_get(self.ctx, self.inst_ref, name, len(name), into_ref)
+
+    def bind_memory(self) -> None:
+        self.base = rt.memory_data(self.ctx, self.mem)
+        self.size = rt.memory_data_size(self.ctx, self.mem)
 
     def _fits(self, end: int) -> bool:
         if end <= self.size:
@@ -130,12 +143,24 @@ class Frame:
         except UnicodeDecodeError as exc:
             raise SyscallError("InvalidArgument", f"string is not valid UTF-8: {exc}") from None
 
-    def put(self, ctx: int, text: str) -> tuple[int, int]:
-        """Copy *text* into guest memory through the guest's ``alloc``; (ptr, len). *ctx* is the store
-        context to call through (the caller's, inside a host function). Raises GuestTrap when alloc
-        traps (out of memory, past the deadline) or returns a pointer outside memory."""
+    def put(self, ctx: Any, text: str) -> tuple[int, int]:
+        """Copy *text* into guest memory; (ptr, len). Memory comes from the guest's ``alloc`` in blocks of
+        at least ``ARENA_BYTES`` (one crossing into the guest serves several strings). *ctx* is the store
+        context to call alloc through, or, inside a host function, the ``Caller`` (its context is looked
+        up only when a new block is needed). Raises GuestTrap when alloc traps (out of memory, past the
+        deadline) or returns a block outside memory."""
         data = text.encode()
         n = len(data)
+        ptr = self.arena
+        if ptr + n > self.arena_end:
+            block = n if n > ARENA_BYTES else ARENA_BYTES
+            ptr = self._alloc(ctx if type(ctx) is int else rt.caller_context(ctx), block)
+            self.arena_end = ptr + block
+        self.arena = ptr + n
+        rt.memmove(self.base + ptr, data, n)
+        return ptr, n
+
+    def _alloc(self, ctx: int, n: int) -> int:
         raw = self.raw
         raw[0].i32 = n
         trap = self.trap
@@ -150,10 +175,9 @@ class Frame:
         if not self._fits(ptr + n):
             msg = f"the guest's alloc({n}) returned {ptr}, outside its memory ({self.size} bytes)".encode()
             raise GuestTrap(rt.trap_new(msg, len(msg)))
-        rt.memmove(self.base + ptr, data, n)
-        return ptr, n
+        return ptr
 
-    def pack(self, ctx: int, text: str) -> int:
+    def pack(self, ctx: Any, text: str) -> int:
         ptr, n = self.put(ctx, text)
         return (ptr << 32) | n
 
@@ -169,7 +193,33 @@ def frames() -> list[Frame]:
     stack = getattr(_local, "stack", None)
     if stack is None:
         stack = _local.stack = []
+        _local.spare = []
     return stack
+
+
+def enter(syscalls: Any, ctx: int) -> Frame:
+    """Push a frame for a new guest call on this thread (reusing the one of this depth) and return it."""
+    try:
+        stack, spare = _local.stack, _local.spare
+    except AttributeError:
+        stack, spare = frames(), _local.spare
+    depth = len(stack)
+    if depth == len(spare):
+        spare.append(Frame())
+    fr = spare[depth]
+    fr.syscalls = syscalls
+    fr.ctx = ctx
+    fr.base = fr.size = fr.arena = fr.arena_end = 0
+    fr.last_error = fr.failure = fr.exc = None
+    stack.append(fr)
+    return fr
+
+
+def leave() -> None:
+    """Pop this thread's innermost frame and drop its references."""
+    fr = _local.stack.pop()
+    fr.syscalls = fr.last_error = fr.exc = None
+    fr.ctx = 0
 
 
 def _host_trap(text: str) -> int:
@@ -206,11 +256,11 @@ def _callback(name: str, refuse: Callable[..., Any] | None) -> Any:
                 return 0
             if name == "last_error":
                 text = fr.error_json()
-                vals[0].i64 = NONE if text is None else fr.pack(rt.caller_context(caller), text)
+                vals[0].i64 = NONE if text is None else fr.pack(caller, text)
                 return 0
             out = (refuse or getattr(fr.syscalls, name))(*args)
             if value:
-                vals[0].i64 = NONE if out is None else fr.pack(rt.caller_context(caller), out)
+                vals[0].i64 = NONE if out is None else fr.pack(caller, out)
             elif unit:
                 vals[0].i64 = NONE
             elif u64:
@@ -259,6 +309,7 @@ class Linkers:
         self._lock = threading.Lock()
 
     def get(self, kind: str | None, stubs: Iterable[str] = ()) -> Any:
+        """The wasmtime ``Linker`` for *kind* with *stubs* bound to refusing stand-ins (built once)."""
         key = (kind, frozenset(stubs))
         with self._lock:
             linker = self._cache.get(key)
@@ -267,7 +318,7 @@ class Linkers:
             return linker
 
     def _build(self, kind: str | None, stubs: frozenset[str]) -> Any:
-        from wasmtime import FuncType, Linker, ValType
+        from wasmtime import Linker, ValType
 
         linker = Linker(self.engine.engine)
         allowed = set(SIGNATURES) if kind is None else (set(CAPABILITIES[kind]) | INTERNAL) & set(SIGNATURES)
@@ -299,8 +350,11 @@ def check_imports(module: Any, label: str) -> set[str]:
                                 code="DeployError")
         want = wasm_type(imp.name)
         ty = imp.type
-        got = ([str(p) for p in getattr(ty, "params", [])], [str(r) for r in getattr(ty, "results", [])])
-        if not hasattr(ty, "params") or got != want:
+        if not isinstance(ty, FuncType):
+            raise FunctionError(f"{label} imports {where} as a {type(ty).__name__}, but the ABI defines a function "
+                                f"{_sig(want)}", code="DeployError")
+        got = ([str(p) for p in ty.params], [str(r) for r in ty.results])
+        if got != want:
             raise FunctionError(f"{label} imports {where} with type {_sig(got)}, but the ABI defines {_sig(want)}",
                                 code="DeployError")
         names.add(imp.name)

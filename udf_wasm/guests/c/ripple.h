@@ -7,7 +7,7 @@
  *
  * Build (the core host does this for every *.c file of an app folder):
  *     python -m ziglang cc --target=wasm32-freestanding -O2 -s -nostdlib -Wl,--no-entry \
- *         -I udf_wasm/guests/c -o fn.wasm fn.c
+ *         -Wl,-z,stack-size=65536 -I udf_wasm/guests/c -o fn.wasm fn.c
  *
  * A module is one .c file. It describes its functions once and defines each with RIPPLE_FUNCTION:
  *
@@ -18,14 +18,16 @@
  *         return ripple_get(id);                 // the document (packed), -1 = null, <= -2 = error
  *     }
  *
- * Return values of a function: a packed JSON result (ripple_pack / ripple_json / any packed syscall
+ * Return values of a function: a packed JSON result (ripple_pack / rb_pack / any packed syscall
  * result), RIPPLE_NONE for null, or an error (<= -2): either after ripple_fail*() or, to propagate a
  * syscall error unchanged, just that syscall's return value (the host reports the call's last
- * syscall error). Memory is never freed: every call runs in a fresh instance.
+ * syscall error). Memory is never freed: every call runs in a fresh instance. The stack is 64 KiB
+ * (the core host links with -z stack-size=65536): keep big buffers on the heap (ripple_alloc).
  *
  * Numbers: Convex float64 values are JSON numbers. rj_number parses exactly in the common cases
- * (integers below 2^53, and decimals of up to 15 significant digits); rb_number writes integers below
- * 2^53 and short decimals exactly, other values with 17 significant digits (within an ulp or so).
+ * (integers below 2^53, and decimals of up to 15 significant digits with exponents within +-22);
+ * rb_number writes integers below 2^53 and short decimals exactly, other values with 17 significant
+ * digits (within a few ulps).
  * int64 values arrive as {"$integer": "<base64>"}: prefer float64 in arguments and documents.
  */
 #ifndef RIPPLE_H
@@ -58,6 +60,13 @@ RIPPLE_IMPORT("delete") int64_t ripple_sys_delete(const char *id, uint32_t id_le
 RIPPLE_IMPORT("now") int64_t ripple_sys_now(void);
 RIPPLE_IMPORT("random_seed") int64_t ripple_sys_random_seed(void);
 RIPPLE_IMPORT("log") void ripple_sys_log(const char *level, uint32_t level_len, const char *msg, uint32_t msg_len);
+RIPPLE_IMPORT("get_env") int64_t ripple_sys_get_env(const char *name, uint32_t name_len);
+RIPPLE_IMPORT("schedule") int64_t ripple_sys_schedule(double at_ms, const char *path, uint32_t path_len, const char *args, uint32_t args_len);
+RIPPLE_IMPORT("cancel") int64_t ripple_sys_cancel(const char *id, uint32_t id_len);
+RIPPLE_IMPORT("run_query") int64_t ripple_sys_run_query(const char *path, uint32_t path_len, const char *args, uint32_t args_len);
+RIPPLE_IMPORT("run_mutation") int64_t ripple_sys_run_mutation(const char *path, uint32_t path_len, const char *args, uint32_t args_len);
+RIPPLE_IMPORT("run_action") int64_t ripple_sys_run_action(const char *path, uint32_t path_len, const char *args, uint32_t args_len);
+RIPPLE_IMPORT("fetch") int64_t ripple_sys_fetch(const char *request, uint32_t request_len);
 RIPPLE_IMPORT("last_error") int64_t ripple_sys_last_error(void);
 RIPPLE_IMPORT("fail") void ripple_sys_fail(const char *error_json, uint32_t error_len);
 
@@ -152,6 +161,16 @@ static inline uint64_t ripple_now(void) { return (uint64_t)ripple_sys_now(); }
 static inline uint64_t ripple_random_seed(void) { return (uint64_t)ripple_sys_random_seed(); }
 /* One log line; level is LOG, DEBUG, INFO, WARN or ERROR. */
 static inline void ripple_log(rstr level, rstr message) { ripple_sys_log(level.p, level.n, message.p, message.n); }
+/* A deployment environment variable, or RSTR_NULL. */
+static inline rstr ripple_get_env(rstr name) { return ripple_unpack(ripple_sys_get_env(name.p, name.n)); }
+/* Schedule `path` with `args` (JSON) at epoch ms `at_ms` (mutations, actions): the job id, or an error. */
+static inline int64_t ripple_schedule(double at_ms, rstr path, rstr args) { return ripple_sys_schedule(at_ms, path.p, path.n, args.p, args.n); }
+static inline int64_t ripple_cancel(rstr id) { return ripple_sys_cancel(id.p, id.n); }
+/* Actions only: nested calls (result JSON, packed) and fetch (response JSON). */
+static inline int64_t ripple_run_query(rstr path, rstr args) { return ripple_sys_run_query(path.p, path.n, args.p, args.n); }
+static inline int64_t ripple_run_mutation(rstr path, rstr args) { return ripple_sys_run_mutation(path.p, path.n, args.p, args.n); }
+static inline int64_t ripple_run_action(rstr path, rstr args) { return ripple_sys_run_action(path.p, path.n, args.p, args.n); }
+static inline int64_t ripple_fetch(rstr request) { return ripple_sys_fetch(request.p, request.n); }
 /* The last failed syscall's error JSON, or RSTR_NULL. */
 static inline rstr ripple_last_error(void) { return ripple_unpack(ripple_sys_last_error()); }
 
@@ -208,9 +227,17 @@ static const double ripple_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
                                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 #define RIPPLE_2P53 9007199254740992.0
 
+/* x * 10^k in steps of at most 10^22 (each step correctly rounded). */
+static double ripple_scale10(double x, int k) {
+    for (; k > 22; k -= 22) x *= 1e22;
+    for (; k < -22; k += 22) x /= 1e22;
+    return k >= 0 ? x * ripple_pow10[k] : x / ripple_pow10[-k];
+}
+
 /* A float64 as a JSON number that Python reads back as a float ("3.0", "0.25", "1.5e+20"). Exact for
  * integers below 2^53 and for decimals with up to 15 significant digits; otherwise 17 significant
- * digits computed in double arithmetic. Non-finite values are written as null (not Convex JSON). */
+ * digits computed in double arithmetic (within a few ulps). Non-finite values are written as null
+ * (not Convex JSON). */
 static void rb_number(rbuf *b, double x) {
     if (x != x || x - x != 0) { rb_lit(b, "null"); return; }
     if (x < 0 || (x == 0 && 1 / x < 0)) { rb_putc(b, '-'); x = -x; }
@@ -230,12 +257,19 @@ static void rb_number(rbuf *b, double x) {
             return;
         }
     }
-    int e = 0; /* scientific: d.dddddddddddddddde+XX */
-    while (x >= 10) { x /= 10; e++; }
-    while (x < 1) { x *= 10; e--; }
-    rb_putc(b, (char)('0' + (int)x));
+    int e = 0; /* scientific, 17 significant digits: d.dddddddddddddddde+XX */
+    for (double y = x; y >= 10; y /= 10) e++;
+    for (double y = x; y < 1; y *= 10) e--;
+    double scaled = ripple_scale10(x, 16 - e);
+    if (scaled >= 1e17) { e++; scaled = ripple_scale10(x, 16 - e); }
+    else if (scaled < 1e16) { e--; scaled = ripple_scale10(x, 16 - e); }
+    uint64_t m = (uint64_t)(scaled + 0.5);
+    if (m >= 100000000000000000ull) { m /= 10; e++; }
+    char digits[17];
+    for (int i = 16; i >= 0; i--) { digits[i] = (char)('0' + m % 10); m /= 10; }
+    rb_putc(b, digits[0]);
     rb_putc(b, '.');
-    for (int i = 0; i < 16; i++) { x = (x - (int)x) * 10; rb_putc(b, (char)('0' + (int)x)); }
+    rb_put(b, rstr_of(digits + 1, 16));
     rb_putc(b, 'e');
     rb_putc(b, e < 0 ? '-' : '+');
     rb_uint(b, (uint64_t)(e < 0 ? -e : e));
@@ -403,11 +437,7 @@ static double rj_number(rstr v, int *ok) {
     if (p != end) return 0;
     double x;
     if (digits <= 15 && e >= -22 && e <= 22) x = e >= 0 ? (double)m * ripple_pow10[e] : (double)m / ripple_pow10[-e];
-    else {
-        x = (double)m;
-        for (; e > 0; e--) x *= 10;
-        for (; e < 0; e++) x /= 10;
-    }
+    else x = ripple_scale10((double)m, e);
     if (ok) *ok = 1;
     return neg ? -x : x;
 }

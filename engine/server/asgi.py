@@ -1,11 +1,13 @@
 """The Starlette application and ``serve``: routes, CORS, the sync endpoint, static pages.
 
 Who may call it: the command line and tests (``create_app`` + ``serve`` or a uvicorn server of their
-own). Engine work runs in one thread pool shared by every connection (``executor``).
+own). Engine work runs in one thread pool shared by every connection (``executor``); live queries are
+shared by every sync session through one ``QueryHub``.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from engine.server.http_api import HttpApi
-from engine.server.sync import SyncSession
+from engine.server.query_hub import QueryHub
+from engine.server.sync import SyncSession, _error_fields
 
 
 def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path | None = None,
@@ -27,10 +30,11 @@ def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path 
     ``/``; the app can read the deployment URL from ``/ripple-config.json``."""
     pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ripple-fn")
     api = HttpApi(deployment, pool)
+    hub = QueryHub(deployment, pool, error_fields=_error_fields)  # live queries shared by all sessions
 
     async def sync(ws: WebSocket) -> None:
         await ws.accept()
-        await SyncSession(ws, deployment, pool, ping_idle_s=ping_idle_s).run()
+        await SyncSession(ws, deployment, pool, ping_idle_s=ping_idle_s, hub=hub).run()
 
     async def health(_request: Any) -> PlainTextResponse:
         return PlainTextResponse("ok")
@@ -58,13 +62,31 @@ def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path 
     public = Path(static_dir) if static_dir else Path(deployment.app_dir) / "public"
     if public.is_dir():
         routes.append(Mount("/", StaticFiles(directory=str(public), html=True)))
-    middleware = [Middleware(CORSMiddleware, allow_origin_regex=".*", allow_credentials=True,
+    middleware = [Middleware(CollapseSlashes),
+                  Middleware(CORSMiddleware, allow_origin_regex=".*", allow_credentials=True,
                              allow_methods=["GET", "POST", "OPTIONS", "PATCH", "DELETE", "PUT"],
                              allow_headers=["*"], max_age=86400)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.deployment = deployment
     app.state.executor = pool
+    app.state.query_hub = hub
     return app
+
+
+class CollapseSlashes:
+    """ASGI middleware: route ``//api/query`` as ``/api/query``. The npm clients build URLs as
+    ``f"{address}/api/..."``, so a deployment URL ending in "/" (``http://127.0.0.1:3210/``) asks for
+    ``//api/...`` on every HTTP call and WebSocket upgrade (``convex-protocol.md`` §5.12)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and "//" in scope["path"]:
+            scope = dict(scope, path=re.sub("/{2,}", "/", scope["path"]))
+            if "raw_path" in scope and scope["raw_path"] is not None:
+                scope["raw_path"] = re.sub(rb"/{2,}", b"/", scope["raw_path"])
+        await self.app(scope, receive, send)
 
 
 def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 3210, **kw: Any) -> Any:

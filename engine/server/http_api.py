@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -21,6 +22,8 @@ from engine.errors import ConflictError, ConvexError, RippleError
 from engine.functions.paths import canonical_path
 from engine.server import wire
 from engine.values import to_json
+
+log = logging.getLogger("ripple.server")
 
 
 class RequestError(Exception):
@@ -89,6 +92,9 @@ class HttpApi:
             return _problem(503, "OptimisticConcurrencyControlFailure", str(exc))
         except RippleError as exc:
             return JSONResponse(_function_error(exc))
+        except Exception as exc:  # noqa: BLE001 - a server bug: still a {code, message} body (spec §2.3)
+            log.exception("%s %s failed", request.method, request.url.path)
+            return _problem(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
         return JSONResponse({"status": "success", "value": wire.encode_value(result.value, fmt), "logLines": result.logs})
 
     async def handle(self, request: Request, kind: str | None) -> JSONResponse:
@@ -127,6 +133,10 @@ class HttpApi:
                 at = wire.decode_ts(body.get("ts"))
             except wire.ProtocolError as exc:
                 raise RequestError(400, "InvalidTimestamp", str(exc)) from None
+            latest = self.dep.db.latest_ts()
+            if at > latest:  # not a timestamp this deployment handed out (query_ts never returns one)
+                raise RequestError(400, "InvalidTimestamp", f"timestamp {body.get('ts')!r} is newer than this "
+                                                            f"deployment's latest, {wire.encode_ts(latest)!r}")
             return await self._call(request, "query", body.get("path"), body.get("args", {}), body.get("format"), at=at)
         except RequestError as exc:
             return _problem(exc.status, exc.code, exc.message)

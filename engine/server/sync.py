@@ -3,16 +3,19 @@
 Who may call it: ``engine.server.asgi``. Contract: ``convex-protocol.md`` §1 and §5. Per session:
 
 - Reader (event loop): parses messages and updates the session state; never blocks on the engine.
-- Updater: computes one ``Transition`` at a time. It picks the snapshot ``T`` = the subscription
-  manager's ``processed_ts`` (waiting, after a mutation, until it covers the commit) and, under the
-  manager's ``consistent_view``, the queries whose result is not known to be valid at ``T`` (new ones
-  and those whose invalidation watch fired); it re-runs exactly those at ``T``, so every result in the
-  Transition holds at ``endVersion.ts = T``. Unchanged results (same value and log lines) are left out.
-  Several invalidations arriving while it works coalesce into the next Transition.
+- Transitions come from the deployment's ``QueryHub`` (``engine.server.query_hub``): live queries with
+  the same (path, arguments) are shared by all sessions, re-run once per snapshot, and watched once.
+  A session marks itself dirty (new or removed queries, a response that must be followed by a
+  Transition, an identity change); the hub's cycle picks the snapshot ``T`` = the subscription
+  manager's ``processed_ts`` (waiting, after a mutation, until it covers the commit), re-runs what is
+  not known valid at ``T``, and calls ``publish``, so every result in the Transition holds at
+  ``endVersion.ts = T``. Unchanged results (same value and log lines) are left out. Invalidations
+  arriving while a cycle runs coalesce into the next Transition.
 - Mutation worker: runs this socket's mutations strictly in arrival order, deduplicated by
   ``(sessionId, requestId)``; each ``MutationResponse`` is followed by a Transition at ``T >= commit``.
 - Actions run concurrently; each response is followed by a Transition (the action may have written).
-- Sender: one bounded outgoing queue; a slow client only slows its own session (its updater waits).
+- Sender: one bounded outgoing queue; a slow client only delays its own Transitions (the hub skips a
+  session whose queue is nearly full and comes back when it drains, with one coalesced Transition).
 - Keepalive: ``{"type":"Ping"}`` after ``ping_idle_s`` with nothing sent (WebSocket ping frames are
   uvicorn's, configured in ``asgi.serve``).
 
@@ -23,7 +26,7 @@ query ids) get a ``FatalError`` naming the problem and a close; function errors 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from typing import Any
 from engine.errors import ConflictError, ConvexError, InvalidValueError, RippleError
 from engine.functions.paths import canonical_path
 from engine.server import wire
+from engine.server.query_hub import QueryHub
 from engine.values import to_json
 
 OUT_QUEUE = 256
@@ -43,9 +47,8 @@ class LiveQuery:
     path: str
     args: Any  # dict, or the InvalidValueError the args failed with
     journal: Any = None
-    watch: Any = None
-    digest: bytes | None = None
-    needs_run: bool = True
+    shared: Any = None  # the hub's SharedQuery for (path, args)
+    digest: bytes | None = None  # digest of the result last sent to this client
 
 
 @dataclass
@@ -56,8 +59,10 @@ class _Pending:
 
 
 class SyncSession:
-    def __init__(self, websocket: Any, deployment: Any, executor: Any, *, ping_idle_s: float = 15.0) -> None:
+    def __init__(self, websocket: Any, deployment: Any, executor: Any, *, ping_idle_s: float = 15.0,
+                 hub: QueryHub | None = None) -> None:
         self.ws = websocket
+        self.hub = hub if hub is not None else QueryHub(deployment, executor, error_fields=_error_fields)
         self.dep = deployment
         self.executor = executor
         self.ping_idle_s = ping_idle_s
@@ -67,21 +72,20 @@ class SyncSession:
         self.sent = (0, 0, 0)  # (querySet, identity, ts as HLC)
         self.queries: dict[int, LiveQuery] = {}
         self.pending = _Pending()
-        self.dirty = asyncio.Event()
+        self.want_room = False  # the hub skipped us for a full queue: mark dirty once it drains
         self.out: asyncio.Queue[str | None] = asyncio.Queue(OUT_QUEUE)
         self.mutations: asyncio.Queue[dict] = asyncio.Queue(1000)
         self.last_sent = time.monotonic()
         self.closed = False
         self.loop = asyncio.get_running_loop()
-        self.stats = {"transitions": 0, "mutations": 0, "actions": 0, "reruns": 0}
+        self.stats = {"transitions": 0, "mutations": 0, "actions": 0}  # re-runs are counted by the hub
         self._actions: set[asyncio.Task] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.dep.add_listener(self._on_redeploy)
-        tasks = [asyncio.create_task(c) for c in (self._sender(), self._updater(), self._mutation_worker(),
-                                                   self._keepalive())]
+        self.hub.attach(self)
+        tasks = [asyncio.create_task(c) for c in (self._sender(), self._mutation_worker(), self._keepalive())]
         close: _Close | None = None
         try:
             await self._reader()
@@ -93,28 +97,18 @@ class SyncSession:
                 pass
         finally:
             self.closed = True
-            self.dep.remove_listener(self._on_redeploy)
-            self.dirty.set()
             for t in [*tasks, *self._actions]:
                 t.cancel()
             await asyncio.gather(*tasks, *self._actions, return_exceptions=True)
             for q in self.queries.values():
-                if q.watch is not None:
-                    q.watch.cancel()
+                self.hub.release(self, q.shared)
             self.queries.clear()
+            self.hub.detach(self)
         if close is not None:
             try:
                 await self.ws.close(code=close.code, reason=close.reason)
             except Exception:  # noqa: BLE001 - already closed by the peer
                 pass
-
-    def _on_redeploy(self) -> None:  # any thread
-        def mark() -> None:
-            for q in self.queries.values():
-                q.needs_run = True
-            self.dirty.set()
-
-        self.loop.call_soon_threadsafe(mark)
 
     async def _fatal(self, message: str) -> None:
         await self._send({"type": "FatalError", "error": message})
@@ -136,6 +130,9 @@ class SyncSession:
             except Exception:  # noqa: BLE001 - the socket is gone; the reader will see it too
                 return
             self.last_sent = time.monotonic()
+            if self.want_room and self.out.qsize() < self.out.maxsize // 2:
+                self.want_room = False
+                self.hub.mark(self)
 
     async def _keepalive(self) -> None:
         while True:
@@ -194,18 +191,17 @@ class SyncSession:
                     args: Any = wire.args_from_wire(mod.get("args", [{}]))
                 except RippleError as exc:
                     path, args = str(mod["udfPath"]), exc
-                self.queries[qid] = LiveQuery(qid, path, args, mod.get("journal"))
+                self.queries[qid] = LiveQuery(qid, path, args, mod.get("journal"), self.hub.acquire(self, path, args))
             elif mod["type"] == "Remove":
                 q = self.queries.pop(qid, None)
                 if q is None:
                     await self._fatal(f"cannot remove unknown query id {qid}")
-                if q.watch is not None:
-                    q.watch.cancel()
+                self.hub.release(self, q.shared)
                 self.pending.removed.append(qid)
             else:
                 await self._fatal(f"unknown query set modification {mod['type']!r}")
         self.recv_qs_version = new
-        self.dirty.set()
+        self.hub.mark(self)
 
     async def _on_mutation(self, msg: dict) -> None:
         if not isinstance(msg["requestId"], int):
@@ -235,10 +231,10 @@ class SyncSession:
         elif token_type != "None":
             await self._auth_error(f"unknown tokenType {token_type!r}")
         self.identity += 1
-        for q in self.queries.values():
-            q.needs_run = True
+        # Results do not depend on the identity (admin or none; user JWTs are refused above), so the
+        # shared results stay valid: the forced Transition carries the new identity version.
         self.pending.force = True
-        self.dirty.set()
+        self.hub.mark(self)
 
     async def _auth_error(self, error: str) -> None:
         await self._send({"type": "AuthError", "error": error, "baseVersion": self.identity, "authUpdateAttempted": True})
@@ -269,7 +265,7 @@ class SyncSession:
                 self.pending.min_ts = max(self.pending.min_ts, ts)
             self.stats["mutations"] += 1
             self.pending.force = True
-            self.dirty.set()
+            self.hub.mark(self)
 
     async def _run_action(self, msg: dict) -> None:
         rid = msg["requestId"]
@@ -285,67 +281,49 @@ class SyncSession:
         self.stats["actions"] += 1
         self.pending.min_ts = max(self.pending.min_ts, self.dep.db.latest_ts())
         self.pending.force = True
-        self.dirty.set()
+        self.hub.mark(self)
 
-    # ---- transitions ---------------------------------------------------------------------------------
+    # ---- transitions (called by the hub, on the loop) ------------------------------------------------
 
-    async def _updater(self) -> None:
-        while True:
-            await self.dirty.wait()
-            self.dirty.clear()
-            if self.closed:
-                return
-            qs_version, identity = self.recv_qs_version, self.identity
-            pending, self.pending = self.pending, _Pending()
-            live = list(self.queries.values())
-            T, results = await self.loop.run_in_executor(self.executor, self._compute, live, pending.min_ts)
-            modifications: list[dict] = []
-            for q, outcome, read_set in results:
-                if self.queries.get(q.query_id) is not q:  # removed (or replaced) while we computed
-                    continue
-                if q.watch is not None:
-                    q.watch.cancel()
-                q.watch = self.dep.db.subscriptions.watch(read_set, T, self._invalidated)
-                q.needs_run = False
-                mod, digest = _modification(q, outcome)
-                if digest != q.digest:
-                    q.digest = digest
-                    modifications.append(mod)
-            modifications += [{"type": "QueryRemoved", "queryId": qid} for qid in pending.removed]
-            end = (qs_version, identity, max(T, self.sent[2]))
-            if not modifications and not pending.force and end[:2] == self.sent[:2]:
+    def take_pending(self) -> _Pending:
+        pending, self.pending = self.pending, _Pending()
+        return pending
+
+    def restore_pending(self, pending: _Pending) -> None:
+        """Put back what a cycle took but could not publish (merged with anything newer)."""
+        self.pending.removed[:0] = pending.removed
+        self.pending.force = self.pending.force or pending.force
+        self.pending.min_ts = max(self.pending.min_ts, pending.min_ts)
+
+    def publish(self, T: int, qs_version: int, identity: int, pending: _Pending, live: list[LiveQuery]) -> int:
+        """Queue the Transition to {qs_version, identity, T}: the shared results of *live* that changed
+        since this client last saw them (all valid at T), and QueryRemoved for removed ids. Returns the
+        number of Transitions queued (0 or 1). Never blocks: a full queue puts *pending* back."""
+        modifications: list[str] = []
+        for q in live:
+            if self.queries.get(q.query_id) is not q:  # removed (or replaced) while the hub computed
                 continue
-            await self._send({"type": "Transition", "startVersion": _version(self.sent), "endVersion": _version(end),
-                              "modifications": modifications})
-            self.sent = end
-            self.stats["transitions"] += 1
-
-    def _invalidated(self, _commit_ts: int) -> None:  # the manager's thread
-        if not self.closed:
-            self.loop.call_soon_threadsafe(self.dirty.set)
-
-    def _compute(self, live: list[LiveQuery], min_ts: int) -> tuple[int, list]:
-        """Worker thread: choose T and re-run what is not known valid at T (see the module docstring)."""
-        subs = self.dep.db.subscriptions
-        if min_ts:
-            subs.wait_processed(min_ts, timeout=10.0)
-
-        def view(ts: int) -> tuple[int, list[LiveQuery]]:
-            return ts, [q for q in live if q.needs_run or q.watch is None or q.watch.invalid]
-
-        T, stale = subs.consistent_view(view)
-        app = self.dep.app
-        out = []
-        for q in stale:
-            if isinstance(q.args, Exception):
-                from engine.txn.read_set import ReadSet
-
-                out.append((q, q.args, ReadSet(self.dep.db.make_interval_set)))
-                continue
-            outcome, read_set = app.query_at(q.path, q.args, T)
-            out.append((q, outcome, read_set))
-        self.stats["reruns"] += len(out)
-        return T, out
+            sq = q.shared
+            if sq.body is not None and sq.digest != q.digest:
+                modifications.append(sq.fragment(q.query_id))
+        modifications += ['{"type":"QueryRemoved","queryId":%d}' % qid for qid in pending.removed]
+        end = (qs_version, identity, max(T, self.sent[2]))
+        if not modifications and not pending.force and end[:2] == self.sent[:2]:
+            return 0
+        text = '{"type":"Transition","startVersion":%s,"endVersion":%s,"modifications":[%s]}' % (
+            _version_json(self.sent), _version_json(end), ",".join(modifications))
+        try:
+            self.out.put_nowait(text)
+        except asyncio.QueueFull:
+            self.restore_pending(pending)
+            self.want_room = True
+            return 0
+        for q in live:  # only now: what this client has been sent
+            if self.queries.get(q.query_id) is q and q.shared.body is not None:
+                q.digest = q.shared.digest
+        self.sent = end
+        self.stats["transitions"] += 1
+        return 1
 
 
 class _Close(Exception):
@@ -357,6 +335,12 @@ class _Close(Exception):
 
 def _version(v: tuple[int, int, int]) -> dict:
     return {"querySet": v[0], "identity": v[1], "ts": wire.encode_ts(v[2])}
+
+
+@functools.lru_cache(maxsize=1024)
+def _version_json(v: tuple[int, int, int]) -> str:
+    """Cached: in a fan-out every session's Transition has the same end (and mostly the same start)."""
+    return '{"querySet":%d,"identity":%d,"ts":"%s"}' % (v[0], v[1], wire.encode_ts(v[2]))
 
 
 def _error_fields(exc: BaseException) -> dict:
@@ -376,20 +360,6 @@ def _response(kind: str, rid: int, *, value: Any = None, logs: list[str] | None 
             return {"type": kind, "requestId": rid, "success": False, "result": error, "logLines": []}
         return {"type": kind, "requestId": rid, "success": False, **_error_fields(error)}
     return {"type": kind, "requestId": rid, "success": True, "result": to_json(value), "logLines": list(logs or [])}
-
-
-def _modification(q: LiveQuery, outcome: Any) -> tuple[dict, bytes]:
-    if isinstance(outcome, BaseException):
-        fields = _error_fields(outcome)
-        mod = {"type": "QueryFailed", "queryId": q.query_id, "errorMessage": fields["result"],
-               "logLines": fields["logLines"], "journal": None}
-        if "errorData" in fields:
-            mod["errorData"] = fields["errorData"]
-    else:
-        mod = {"type": "QueryUpdated", "queryId": q.query_id, "value": to_json(outcome.value),
-               "logLines": list(outcome.logs), "journal": None}
-    body = {k: v for k, v in mod.items() if k != "queryId"}
-    return mod, hashlib.sha256(wire.dumps(body).encode()).digest()
 
 
 _HANDLERS = {

@@ -102,8 +102,10 @@ class Deployment:
         for row in self.db.mutate(load, name="session request cleanup"):
             self._dedup[(row["sessionId"], int(row["requestId"]))] = row["result"]
 
-    def run_mutation_once(self, session_id: str | None, request_id: int | None, path: str, args: dict) -> tuple[Any, int, list[str], bool]:
-        """(value, commit ts, log lines, was_duplicate). Function errors propagate as exceptions."""
+    def run_mutation_once(self, session_id: str | None, request_id: int | None, path: str, args: dict, *,
+                          internal: bool = False) -> tuple[Any, int, list[str], bool]:
+        """(value, commit ts, log lines, was_duplicate). Function errors propagate as exceptions.
+        *internal*: the caller is an admin and may call internal mutations."""
         key = (session_id, int(request_id)) if session_id is not None and request_id is not None else None
         if key is not None:
             with self._dedup_lock:
@@ -112,14 +114,14 @@ class Deployment:
                 return from_json(json.loads(stored)), self.db.latest_ts(), [], True
         app = self.app
         if key is None:
-            r = app.run(path, args)
+            r = app.run(path, args, internal=internal, expect_kind="mutation")
             return r.value, r.ts, r.logs, False
 
         def after(tx: Any, value: Any) -> None:
             tx.system_insert(DEDUP_TABLE, {"sessionId": key[0], "requestId": float(key[1]),
                                            "result": json.dumps(to_json(value))})
 
-        r = app.run_mutation_with(path, args, after=after, internal=False)
+        r = app.run_mutation_with(path, args, after=after, internal=internal)
         with self._dedup_lock:
             self._dedup[key] = json.dumps(to_json(r.value))
         return r.value, r.ts, r.logs, False

@@ -69,6 +69,7 @@ class SyncSession:
         self.session_id: str | None = None
         self.recv_qs_version = 0
         self.identity = 0
+        self.admin = False  # set by an accepted Admin Authenticate
         self.sent = (0, 0, 0)  # (querySet, identity, ts as HLC)
         self.queries: dict[int, LiveQuery] = {}
         self.pending = _Pending()
@@ -231,6 +232,9 @@ class SyncSession:
         elif token_type != "None":
             await self._auth_error(f"unknown tokenType {token_type!r}")
         self.identity += 1
+        # An admin session may call internal mutations and actions (as admin HTTP calls may); live
+        # queries stay public-only, because shared results must not depend on who subscribed.
+        self.admin = token_type == "Admin"
         # Results do not depend on the identity (admin or none; user JWTs are refused above), so the
         # shared results stay valid: the forced Transition carries the new identity version.
         self.pending.force = True
@@ -254,7 +258,8 @@ class SyncSession:
                 path = canonical_path(msg["udfPath"])
                 args = wire.args_from_wire(msg.get("args", [{}]))
                 value, ts, logs, _dup = await self.loop.run_in_executor(
-                    self.executor, self.dep.run_mutation_once, self.session_id, rid, path, args)
+                    self.executor, functools.partial(self.dep.run_mutation_once, self.session_id, rid, path, args,
+                                           internal=self.admin))
             except Exception as exc:  # noqa: BLE001 - every failure is a failed response, never a crash
                 await self._send(_response("MutationResponse", rid, error=exc))
                 self.pending.min_ts = max(self.pending.min_ts, self.sent[2])
@@ -273,7 +278,7 @@ class SyncSession:
             path = canonical_path(msg["udfPath"])
             args = wire.args_from_wire(msg.get("args", [{}]))
             result = await self.loop.run_in_executor(
-                self.executor, lambda: self.dep.app.run(path, args, expect_kind="action"))
+                self.executor, lambda: self.dep.app.run(path, args, expect_kind="action", internal=self.admin))
         except Exception as exc:  # noqa: BLE001
             await self._send(_response("ActionResponse", rid, error=exc))
         else:

@@ -83,3 +83,17 @@ def test_timestamps_never_go_backwards_across_a_restart(raw_sync, make_server):
     conn.send({"type": "Mutation", "requestId": 0, "udfPath": "messages:send_message",
                "args": [{"author": "a", "body": "after"}]})
     assert ts(conn.until(lambda m: m["type"] == "MutationResponse")["ts"]) > max(before, seen)
+
+
+def test_only_an_admin_session_may_call_internal_mutations(raw_sync, probe_server):
+    call = {"type": "Mutation", "udfPath": "notes:record", "args": [{"list": "admin", "text": unique("internal")}]}
+    anonymous = raw_sync(probe_server.ws_url)
+    anonymous.send({**call, "requestId": 0})
+    refused = anonymous.until(lambda m: m["type"] == "MutationResponse")
+    assert refused["success"] is False and "Could not find public function for 'notes:record'" in refused["result"]
+    key = (probe_server.data_dir / "admin_key").read_text().strip()
+    admin = raw_sync(probe_server.ws_url)
+    admin.send({"type": "Authenticate", "tokenType": "Admin", "value": key, "baseVersion": 0})
+    admin.until(lambda m: m["type"] == "Transition" and m["endVersion"]["identity"] == 1, what="identity 1")
+    admin.send({**call, "requestId": 0})
+    assert admin.until(lambda m: m["type"] == "MutationResponse")["success"] is True

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import ctypes
 import threading
-import time
 from ctypes import POINTER, c_bool, c_char_p, c_size_t, c_uint64, c_void_p
 from typing import Any
 
 from wasmtime import _ffi as ffi
 
-#: One epoch tick; deadlines are whole ticks (a deadline of t seconds traps within [t, t + TICK_S)).
-TICK_S = 0.01
+from udf_wasm.epoch import TICK_S, start_ticker, ticks_for  # noqa: F401  (re-exported for the core host)
 #: Pool slots (instances, memories, tables) per engine: the most sandboxes alive at once.
 POOL_SLOTS = 1000
 #: Bytes of each pooled linear memory reset by memset (kept resident) instead of being returned to the
@@ -121,13 +119,7 @@ class CoreEngine:
         self.slot_bytes = slot_bytes
         self.settings = (f"epoch_interruption=1;memory_may_move=0;pooling=1;slots={POOL_SLOTS};slot_bytes={slot_bytes};"
                          f"keep_resident={KEEP_RESIDENT}")
-        self._ticker = threading.Thread(target=self._tick, name="ripple-core-epoch", daemon=True)
-        self._ticker.start()
-
-    def _tick(self) -> None:
-        while True:
-            time.sleep(TICK_S)
-            self.engine.increment_epoch()
+        self._ticker = start_ticker(self.engine, "ripple-core-epoch")
 
     @classmethod
     def shared(cls, memory_limit: int) -> "CoreEngine":
@@ -140,11 +132,6 @@ class CoreEngine:
             if eng is None:
                 eng = cls._shared[slot] = CoreEngine(slot)
             return eng
-
-
-def ticks_for(timeout_s: float) -> int:
-    """Epoch ticks for a deadline of *timeout_s* seconds (at least one)."""
-    return max(1, int(timeout_s / TICK_S + 0.999))
 
 
 def new_store(engine: CoreEngine, ticks: int) -> tuple[int, int]:

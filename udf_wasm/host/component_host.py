@@ -29,9 +29,9 @@ import time
 from typing import Any
 
 from engine.errors import RippleError, error_payload
-from engine.functions.syscalls import ALL_SYSCALLS, CAPABILITIES, not_available
+from engine.functions.syscalls import CAPABILITIES, not_available
 
-TICK_S = 0.01
+from udf_wasm.epoch import TICK_S, start_ticker, ticks_for
 KINDS = ("query", "mutation", "action")
 _IFACE = "ripple:udf/{}@0.1.0"
 
@@ -103,13 +103,7 @@ class _Engine:
         cfg.epoch_interruption = True
         self.engine = Engine(cfg)
         self.settings = "epoch_interruption=1"
-        self._ticker = threading.Thread(target=self._tick, name="ripple-wasm-epoch", daemon=True)
-        self._ticker.start()
-
-    def _tick(self) -> None:
-        while True:
-            time.sleep(TICK_S)
-            self.engine.increment_epoch()
+        self._ticker = start_ticker(self.engine, "ripple-wasm-epoch")
 
     @classmethod
     def shared(cls) -> "_Engine":
@@ -238,7 +232,7 @@ class ComponentApp:
         from wasmtime import WasmtimeError
 
         sb = self._fresh(kind)
-        sb.store.set_epoch_deadline(max(1, int(timeout_s / TICK_S + 0.999)))
+        sb.store.set_epoch_deadline(ticks_for(timeout_s))
         stack = getattr(_local, "stack", None)
         if stack is None:
             stack = _local.stack = []

@@ -17,7 +17,7 @@ from engine.errors import (ConflictError, DocumentNotFoundError, InvalidIdError,
                            UnknownTableError)
 
 __all__ = [
-    "open_database", "Database", "DatabaseConfig", "Interval", "Timestamp", "UNDEFINED",
+    "open_database", "Database", "DatabaseConfig", "RetryPolicy", "Interval", "Timestamp", "UNDEFINED",
     "v", "define_schema", "define_table",
     "RippleError", "ConflictError", "DocumentNotFoundError", "InvalidIdError", "InvalidValueError",
     "QueryError", "ReadOnlyError", "SchemaValidationError", "TooOldError", "UnknownIndexError",
@@ -30,10 +30,10 @@ def __getattr__(name: str):  # lazy: importing `engine` stays cheap
         from engine import database
 
         return getattr(database, name)
-    if name == "DatabaseConfig":
-        from engine.config import DatabaseConfig
+    if name in ("DatabaseConfig", "RetryPolicy"):
+        from engine import config
 
-        return DatabaseConfig
+        return getattr(config, name)
     if name in ("v", "define_schema", "define_table"):
         from engine import schema
 

@@ -7,6 +7,37 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+#: What a mutation does once its optimistic attempts are spent: "serialize" runs it once more holding
+#: the committer (nothing else commits meanwhile, so it cannot conflict); "fail" raises ConflictError.
+Fallback = Literal["serialize", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the mutation runner retries a mutation that lost an OCC race; recorded with results.
+
+    - ``optimistic_attempts``: attempts run optimistically (concurrently with other commits); Convex
+      makes 1 + 4 retries.
+    - ``backoff_ms``: (first, cap) of the jittered exponential pause between optimistic attempts.
+    - ``fallback``: after the optimistic attempts, "serialize" (default: a mutation cannot starve; the
+      price is that other writers pause while it runs) or "fail" (``ConflictError``; for experiments that
+      measure raw OCC abort rates).
+    """
+
+    optimistic_attempts: int = 3
+    backoff_ms: tuple[float, float] = (0.5, 4.0)
+    fallback: Fallback = "serialize"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.optimistic_attempts, int) or self.optimistic_attempts < 1:
+            raise ValueError(f"RetryPolicy.optimistic_attempts must be an int >= 1, got {self.optimistic_attempts!r}")
+        first, cap = self.backoff_ms
+        if not (0 <= first <= cap):
+            raise ValueError(f"RetryPolicy.backoff_ms must be (first, cap) with 0 <= first <= cap, got {self.backoff_ms!r}")
+        object.__setattr__(self, "backoff_ms", (float(first), float(cap)))
+        if self.fallback not in ("serialize", "fail"):
+            raise ValueError(f'RetryPolicy.fallback must be "serialize" or "fail", got {self.fallback!r}')
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
@@ -19,8 +50,8 @@ class DatabaseConfig:
     - ``impl``: kernel implementations, "auto" | "py" | "cy" (None: the ENGINE_IMPL variable), or a dict
       kernel -> mode to mix them.
     - ``group_commit_max_batch`` / ``group_commit_max_delay_ms``: see ``engine.txn.committer``.
-    - ``max_retries``: OCC retries of a mutation before ``ConflictError`` (Convex uses 4).
-    - ``retry_backoff_ms``: (first, cap) of the jittered exponential backoff between retries.
+    - ``retry``: the mutation runner's ``RetryPolicy`` (optimistic attempts, backoff, and the fallback
+      that guarantees progress under contention).
     - ``write_window_ms``: how much commit history (in HLC milliseconds) the in-memory write window
       keeps for OCC; a transaction open longer than this aborts as TOO_OLD and is retried.
     - ``seed``: seeds the document-id generator and retry jitter (determinism for experiments).
@@ -33,13 +64,18 @@ class DatabaseConfig:
     impl: str | dict[str, str] | None = None
     group_commit_max_batch: int = 256
     group_commit_max_delay_ms: float = 0.0
-    max_retries: int = 4
-    retry_backoff_ms: tuple[float, float] = (1.0, 100.0)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     write_window_ms: int = 300_000
     seed: int = 0
     subscriptions: Literal["thread", "inline"] = "thread"
     map_size: int = 1 << 36
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.retry, dict):  # from an experiment's TOML
+            object.__setattr__(self, "retry", RetryPolicy(**self.retry))
+        elif not isinstance(self.retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy (or a dict of its fields), got {self.retry!r}")
 
     def resolved_index(self) -> str:
         if self.index is not None:

@@ -1,7 +1,8 @@
 """The query builder: index ranges, order, filter, take/first/unique/collect, paginate.
 
-Who may call it: user functions through ``tx.query(table)``. It reads only through its transaction and
-records in the transaction's read set exactly the key interval it consumed:
+Who may call it: user functions through ``tx.query(table)``. It reads only through a ``ScanSource`` (the
+transaction, which depends on this module, never the other way round) and records in the transaction's
+read set exactly the key interval it consumed:
 - a full ``collect()`` records the whole index range;
 - ``take(n)`` / ``first()`` / ``paginate`` record from the range start up to and including the last key
   they examined (for a descending scan: from that key to the range end), so later writes beyond that
@@ -18,14 +19,22 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
-from engine.catalog import BY_CREATION_TIME, SYSTEM_INDEXES, IndexInfo
-from engine.errors import QueryError, UnknownIndexError
+from engine.catalog import BY_CREATION_TIME, IndexInfo
+from engine.errors import QueryError
 from engine.types import Interval, key_successor
 
-if TYPE_CHECKING:  # pragma: no cover
-    from engine.txn.transaction import Transaction
+
+class ScanSource(Protocol):
+    """What a query needs from its transaction (``engine.txn.transaction.Transaction`` provides it)."""
+
+    @property
+    def keys(self) -> Any: ...            # engine.documents.DocumentKeys: ``keys.codec`` builds ranges
+
+    def resolve_index(self, table: str, name: str) -> IndexInfo: ...
+    def scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]: ...
+    def record_read(self, ix: IndexInfo, interval: Interval) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,7 @@ class IndexRange:
 class QueryBuilder:
     """A lazy query over one table. Terminal methods run it; each may be called once per builder."""
 
-    def __init__(self, tx: "Transaction", table: str) -> None:
+    def __init__(self, tx: ScanSource, table: str) -> None:
         self._tx = tx
         self._table = table
         self._ix: IndexInfo | None = None
@@ -118,28 +127,14 @@ class QueryBuilder:
         return self._ix
 
     def _resolve(self, name: str) -> IndexInfo:
-        catalog = self._tx._svc.catalog
-        if not catalog.has_table(self._table):
-            # Tables come into being on first insert, so a table nobody has written yet is simply empty.
-            # Its system indexes get a placeholder (index_id -1, scans yield nothing) whose full name is
-            # what the table's first insert will write to, so the read still conflicts with, and is
-            # invalidated by, that insert.
-            from engine.txn.transaction import SYSTEM_TABLES
-
-            if self._table not in SYSTEM_TABLES:
-                self._tx._check_table_name(self._table)
-            if name in SYSTEM_INDEXES:
-                fields = ("_id",) if name == "by_id" else ("_creationTime",)
-                return IndexInfo(self._table, name, fields, -1)
-            raise UnknownIndexError(f"index {self._table}.{name} does not exist (table {self._table!r} has no documents and no schema)")
-        return catalog.index(self._table, name)
+        return self._tx.resolve_index(self._table, name)
 
     def with_index(self, name: str, range_fn: Callable[[IndexRange], IndexRange] | None = None) -> "QueryBuilder":
         """Read through index *name*, restricted by *range_fn* (``lambda q: q.eq(...).gt(...)``)."""
         if self._ix is not None:
             raise QueryError("with_index() may be called once per query")
         ix = self._resolve(name)
-        rng = IndexRange(ix, self._tx._svc.keys.codec)
+        rng = IndexRange(ix, self._tx.keys.codec)
         if range_fn is not None:
             out = range_fn(rng)
             if out is not rng:
@@ -165,7 +160,7 @@ class QueryBuilder:
 
     def _range(self) -> tuple[IndexInfo, Interval]:
         ix = self._index()
-        iv = self._interval if self._interval is not None else self._tx._svc.keys.codec.range_interval((), None, None)
+        iv = self._interval if self._interval is not None else self._tx.keys.codec.range_interval((), None, None)
         return ix, iv
 
     def _run(self, limit: int | None, start_after: bytes | None = None) -> tuple[list[dict], bytes | None, bool]:
@@ -178,7 +173,7 @@ class QueryBuilder:
         last: bytes | None = None
         exhausted = True
         if limit is None or limit > 0:
-            for key, doc in self._tx._scan(ix, scan_iv, self._reverse):
+            for key, doc in self._tx.scan(ix, scan_iv, self._reverse):
                 last = key
                 if all(f(doc) for f in self._filters):
                     out.append(doc)
@@ -192,12 +187,12 @@ class QueryBuilder:
 
     def _record(self, ix: IndexInfo, iv: Interval, last: bytes | None, exhausted: bool) -> None:
         if exhausted:
-            self._tx._record_read(ix, iv)
+            self._tx.record_read(ix, iv)
         elif last is not None:
             if self._reverse:
-                self._tx._record_read(ix, Interval(last, iv.end))
+                self._tx.record_read(ix, Interval(last, iv.end))
             else:
-                self._tx._record_read(ix, Interval(iv.start, key_successor(last)))
+                self._tx.record_read(ix, Interval(iv.start, key_successor(last)))
 
     def __iter__(self) -> Iterator[dict]:
         return iter(self.collect())
@@ -242,7 +237,7 @@ class QueryBuilder:
     # cursor to its query shape so a cursor from another query fails loudly instead of skipping rows.
     def _fingerprint(self, ix: IndexInfo, iv: Interval) -> bytes:
         h = hashlib.blake2b(digest_size=8)
-        for part in (ix.full_name.encode(), iv.start, b"\x01" if iv.end is None else b"\x00" + iv.end,
+        for part in (ix.full_name.encode(), ",".join(ix.fields).encode(), iv.start, b"\x01" if iv.end is None else b"\x00" + iv.end,
                      b"d" if self._reverse else b"a"):
             h.update(len(part).to_bytes(4, "big") + part)
         return h.digest()

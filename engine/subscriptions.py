@@ -257,6 +257,15 @@ class SubscriptionManager:
         hit_ts: dict[int, Timestamp] = {}
         with self._lock:
             for commit in commits:
+                for index, _name in commit.whole:  # a dropped index or a created table: every reader of it
+                    imap = self._maps.get(index)
+                    if imap is None:
+                        continue
+                    for owner in imap.owners():
+                        sub = self._subs.get(owner)
+                        if sub is not None and owner not in hit and sub.ts < commit.ts:
+                            hit[owner] = sub
+                            hit_ts[owner] = commit.ts
                 for index, keys in commit.by_index().items():
                     imap = self._maps.get(index)
                     self.stats.keys_stabbed += len(keys)
@@ -335,11 +344,11 @@ class SubscriptionManager:
 
     def _register_checked(self, sub: Subscription) -> bool:
         """Insert sub's intervals; True if commits in (sub.ts, processed_ts] already invalidate it."""
-        for index, intervals in sub.read_set.intervals().items():
+        for index, iset in sub.read_set.by_index().items():
             imap = self._maps.get(index)
             if imap is None:
                 imap = self._maps[index] = self._make_map()
-            for iv in intervals:
+            for iv in iset.intervals():
                 imap.insert(sub.id, iv)
         if sub.ts >= self.processed_ts:
             return False
@@ -350,7 +359,7 @@ class SubscriptionManager:
         return True
 
     def _unregister(self, sub: Subscription) -> None:
-        for index in sub.read_set.intervals():
+        for index in sub.read_set.by_index():
             imap = self._maps.get(index)
             if imap is not None:
                 imap.remove_owner(sub.id)

@@ -21,8 +21,10 @@ class Verdict(enum.Enum):
 class ConflictInfo:
     """Who broke a read set: the first conflicting write found.
 
-    ``index`` is the index name ("table.index"), ``key`` the written index key that fell inside a read
-    interval, ``ts`` the conflicting commit's timestamp, ``writer`` its writer (function name).
+    ``index`` is the index's display name ("table.index"), ``index_id`` its identity (conflicts are
+    decided by identity, never by name), ``key`` the written index key that fell inside a read interval
+    (``b""`` when the whole index was invalidated, e.g. dropped by a schema change), ``ts`` the
+    conflicting commit's timestamp, ``writer`` its writer (function name).
     """
 
     table: str
@@ -31,6 +33,7 @@ class ConflictInfo:
     key: bytes
     ts: Timestamp
     writer: str
+    index_id: object = None
 
 
 @dataclass(frozen=True, slots=True)

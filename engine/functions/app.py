@@ -10,7 +10,8 @@ Who may call it: ``Database.deploy`` creates one; notebooks, tests, the schedule
   before any user code runs; ``ArgumentValidationError`` names the function, the argument path and
   what was expected. Return values are checked the same way against ``returns``.
 - Queries run read-only at the latest snapshot (or ``at=``). Mutations run in a transaction and are
-  retried on OCC conflict by re-running the whole function (``DatabaseConfig.max_retries``); a function
+  retried on OCC conflict by re-running the whole function (``DatabaseConfig.retry``: a mutation
+  cannot starve, its last attempt runs serialized); a function
   error aborts at once, writing nothing. Actions are not transactional and never retried; they reach
   data through ``ctx.run_query`` / ``ctx.run_mutation`` (which may call internal functions).
 - Every call returns a ``FunctionResult`` with the value and the log lines of the attempt that counted;
@@ -33,7 +34,6 @@ from engine.functions.paths import canonical_path
 from engine.functions.spec import FunctionKind, FunctionSpec, Visibility, specs_from_description
 from engine.functions.syscalls import Syscalls
 from engine.schema import ValidationFailure
-from engine.txn.transaction import TxnState
 from engine.values import from_json, to_json, validate_value
 
 
@@ -134,7 +134,7 @@ class App:
         except RippleError as exc:
             return exc, tx.read_set
         finally:
-            tx.state = TxnState.COMMITTED
+            tx.release()
 
     def describe(self) -> list[dict]:
         return [s.to_json() for s in self.functions.values()]
@@ -174,7 +174,7 @@ class App:
             raise ArgumentValidationError(spec.path, exc.path, "a Convex value", str(exc)) from None
         if spec.args is not None:
             try:
-                spec.args.validate(args, "", self.db._validation_context())
+                spec.args.validate(args, "", self.db.validation_context())
             except ValidationFailure as f:
                 raise ArgumentValidationError(spec.path, f.path, f.expected, f.got) from None
         return spec, json.dumps(to_json(args))
@@ -183,7 +183,7 @@ class App:
         if spec.returns is None:
             return
         try:
-            spec.returns.validate(value, "", self.db._validation_context())
+            spec.returns.validate(value, "", self.db.validation_context())
         except ValidationFailure as f:
             err = ArgumentValidationError(spec.path, f.path, f.expected, f.got, which="return value")
             err.logs = logs
@@ -216,7 +216,7 @@ class App:
         try:
             return self._query_in(tx, spec, args_json)
         finally:
-            tx.state = TxnState.COMMITTED
+            tx.release()
 
     def run_mutation_with(self, path: str, args: Any, before: Callable[[Any], bool] | None = None,
                           after: Callable[[Any, Any], None] | None = None, *, internal: bool = True) -> FunctionResult | None:

@@ -81,7 +81,7 @@ class Syscalls:
         # The function's clock, fixed for the whole call: the later of its snapshot and the physical
         # time when it started (a snapshot may be old: the latest commit can be long ago). The seed
         # depends on the snapshot only, so it is deterministic for (function, arguments, snapshot).
-        physical = (tx._svc.physical_ms() if tx is not None else actions.physical_ms() if actions else 0) << 16
+        physical = (tx.physical_ms() if tx is not None else actions.physical_ms() if actions else 0) << 16
         self._ts = max(int(snapshot), physical)
         self._seed = derive_seed(path, args_json, snapshot if tx is not None else self._ts)
         self.calls = 0  # syscalls made (for stats and benchmarks)

@@ -10,6 +10,10 @@ Invariants (``check_invariants``):
   the writes in ``(from_ts, to_ts]`` of one index are one contiguous slice found by bisection.
 - Each entry carries both the old and the new index key of every changed document (an update moves a
   document between keys; both positions matter to readers of either).
+- Indexes are identified by an opaque hashable identity (the catalog's index id, or
+  ``engine.catalog.absent_table_key``), never by name: a schema change that drops or redefines an index
+  gives the new definition a new id, and the commit that drops one writes its *whole* range (``whole``),
+  so no interleaving of schema changes can hide a conflict.
 
 Cost of ``is_stale(read_set, from_ts, to_ts)``: O(Σ over read indexes of log(w) + writes in the window
 slice × log |intervals|).
@@ -19,7 +23,7 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Hashable, Iterable, Iterator, Mapping, Sequence
 
 from engine.conflict.base import COMMIT, CheckResult, ConflictInfo, Verdict
 from engine.types import Timestamp
@@ -27,31 +31,44 @@ from engine.types import Timestamp
 
 @dataclass(frozen=True, slots=True)
 class KeyWrite:
-    """One changed index key of one commit: the old or new key of ``document_id`` in ``index``."""
+    """One changed index key of one commit: the old or new key of ``document_id`` in index ``index``
+    (its identity); ``index_name`` ("table.index") is for display only."""
 
-    index: str
+    index: Hashable
     key: bytes
     document_id: str
+    index_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class WindowCommit:
-    """One commit as the window sees it (what subscriptions are stabbed with)."""
+    """One commit as the window sees it (what subscriptions are stabbed with). ``whole``: identities of
+    indexes whose entire key range this commit invalidated (dropped or redefined indexes, created
+    tables), as (identity, display name) pairs."""
 
     ts: Timestamp
     writer: str
     keys: tuple[KeyWrite, ...]
+    whole: tuple[tuple[Hashable, str], ...] = ()
 
-    def by_index(self) -> dict[str, list[bytes]]:
-        out: dict[str, list[bytes]] = {}
+    def by_index(self) -> dict[Hashable, list[bytes]]:
+        out: dict[Hashable, list[bytes]] = {}
         for kw in self.keys:
             out.setdefault(kw.index, []).append(kw.key)
         return out
 
 
-def table_of_index(index: str) -> str:
-    """Index names are "table.index"; table names never contain dots."""
-    return index.split(".", 1)[0]
+def _display(index: Hashable, name: str) -> str:
+    if name:
+        return name
+    if isinstance(index, tuple) and len(index) == 2 and index[0] == "absent-table":
+        return f"{index[1]}.(table)"
+    return str(index)
+
+
+def _table_of(name: str) -> str:
+    """Display names are "table.index"; table names never contain dots."""
+    return name.split(".", 1)[0]
 
 
 class _IndexWrites:
@@ -95,7 +112,9 @@ class WriteWindow:
     """
 
     def __init__(self, purged_ts: Timestamp = Timestamp(0)) -> None:
-        self._indexes: dict[str, _IndexWrites] = {}
+        self._indexes: dict[Hashable, _IndexWrites] = {}
+        self._names: dict[Hashable, str] = {}
+        self._whole: list[tuple[int, Hashable, str]] = []   # (ts, index identity, name), ts ascending
         self._commits: list[WindowCommit] = []
         self._commit_ts: list[int] = []
         self._commits_start = 0
@@ -108,18 +127,23 @@ class WriteWindow:
 
     # ---- writer side (the committer) ----------------------------------------------------------
 
-    def _append_unlocked(self, ts: Timestamp, writer: str, keys: Sequence[KeyWrite]) -> None:
+    def _append_unlocked(self, ts: Timestamp, writer: str, keys: Sequence[KeyWrite],
+                         whole: Sequence[tuple[Hashable, str]] = ()) -> None:
         """Record commit *ts*. Raises ValueError unless ts > max_ts. O(len(keys))."""
         if ts <= self.max_ts:
             raise ValueError(f"write window: commit ts {ts} not above max_ts {self.max_ts}")
+        for ident, name in whole:
+            self._whole.append((ts, ident, name))
         for kw in keys:
             iw = self._indexes.get(kw.index)
             if iw is None:
                 iw = self._indexes[kw.index] = _IndexWrites()
+                if kw.index_name:
+                    self._names[kw.index] = kw.index_name
             iw.ts.append(ts)
             iw.keys.append(kw.key)
             iw.doc_ids.append(kw.document_id)
-        commit = WindowCommit(ts, writer, tuple(keys))
+        commit = WindowCommit(ts, writer, tuple(keys), tuple(whole))
         self._commits.append(commit)
         self._commit_ts.append(ts)
         self._writers[ts] = writer
@@ -129,6 +153,7 @@ class WriteWindow:
         """Forget commits with ts >= *ts* (their durable write failed; they never happened)."""
         for iw in self._indexes.values():
             iw.truncate_from(ts)
+        self._whole = [w for w in self._whole if w[0] < ts]
         cut = bisect.bisect_left(self._commit_ts, ts, self._commits_start)
         for c in self._commits[cut:]:
             self._writers.pop(c.ts, None)
@@ -142,6 +167,8 @@ class WriteWindow:
         through_ts = Timestamp(min(through_ts, self.max_ts))
         for iw in self._indexes.values():
             iw.trim_below_or_at(through_ts)
+        if self._whole and self._whole[0][0] <= through_ts:
+            self._whole = [w for w in self._whole if w[0] > through_ts]
         new_start = bisect.bisect_right(self._commit_ts, through_ts, self._commits_start)
         for c in self._commits[self._commits_start:new_start]:
             self._writers.pop(c.ts, None)
@@ -153,18 +180,24 @@ class WriteWindow:
 
     # ---- reader side ---------------------------------------------------------------------------
 
-    def _is_stale_unlocked(self, read_set: Mapping[str, object], from_ts: Timestamp, to_ts: Timestamp) -> CheckResult:
+    def _is_stale_unlocked(self, read_set: Mapping[Hashable, object], from_ts: Timestamp, to_ts: Timestamp) -> CheckResult:
         """Check reads made at snapshot *from_ts* against every write in ``(from_ts, to_ts]``.
 
-        *read_set* maps index name -> an interval set with ``first_contained(keys) -> int``. Returns the
-        earliest conflicting write (by commit ts) as attribution, ``TOO_OLD`` if ``from_ts < purged_ts``,
-        else COMMIT. Old and new keys both count.
+        *read_set* maps index identity -> an interval set with ``first_contained(keys) -> int``. Returns
+        the earliest conflicting write (by commit ts) as attribution, ``TOO_OLD`` if ``from_ts <
+        purged_ts``, else COMMIT. Old and new keys both count; a commit that invalidated a whole index
+        (``whole``) conflicts with every non-empty read of it.
         """
         if to_ts <= from_ts:
             return COMMIT
         if from_ts < self.purged_ts:
             return CheckResult(Verdict.TOO_OLD)
-        best: tuple[int, str, int] | None = None  # (ts, index, position)
+        for wts, ident, name in self._whole:  # schema changes: rare, so a short list
+            if from_ts < wts <= to_ts and ident in read_set:
+                return CheckResult(Verdict.CONFLICT, ConflictInfo(
+                    table=_table_of(_display(ident, name)), index=_display(ident, name), document_id="",
+                    key=b"", ts=Timestamp(wts), writer=self._writers.get(wts, "?"), index_id=ident))
+        best: tuple[int, Hashable, int] | None = None  # (ts, index, position)
         for index, intervals in read_set.items():
             iw = self._indexes.get(index)
             if iw is None:
@@ -182,9 +215,10 @@ class WriteWindow:
             return COMMIT
         ts, index, pos = best
         iw = self._indexes[index]
+        name = _display(index, self._names.get(index, ""))
         info = ConflictInfo(
-            table=table_of_index(index), index=index, document_id=iw.doc_ids[pos], key=iw.keys[pos],
-            ts=Timestamp(ts), writer=self._writers.get(ts, "?"),
+            table=_table_of(name), index=name, document_id=iw.doc_ids[pos], key=iw.keys[pos],
+            ts=Timestamp(ts), writer=self._writers.get(ts, "?"), index_id=index,
         )
         return CheckResult(Verdict.CONFLICT, info)
 
@@ -199,10 +233,12 @@ class WriteWindow:
 
     # ---- locked public surface -------------------------------------------------------------------
 
-    def append(self, ts: Timestamp, writer: str, keys: Sequence[KeyWrite]) -> None:
-        """Record commit *ts*. Raises ValueError unless ts > max_ts. O(len(keys))."""
+    def append(self, ts: Timestamp, writer: str, keys: Sequence[KeyWrite],
+               whole: Sequence[tuple[Hashable, str]] = ()) -> None:
+        """Record commit *ts* with its written keys and the indexes it invalidated whole. Raises
+        ValueError unless ts > max_ts. O(len(keys))."""
         with self._lock:
-            self._append_unlocked(ts, writer, keys)
+            self._append_unlocked(ts, writer, keys, whole)
 
     def rollback_from(self, ts: Timestamp) -> None:
         """Forget commits with ts >= *ts* (their durable write failed; they never happened)."""
@@ -214,7 +250,7 @@ class WriteWindow:
         with self._lock:
             self._trim_unlocked(through_ts)
 
-    def is_stale(self, read_set: Mapping[str, object], from_ts: Timestamp, to_ts: Timestamp) -> CheckResult:
+    def is_stale(self, read_set: Mapping[Hashable, object], from_ts: Timestamp, to_ts: Timestamp) -> CheckResult:
         """See ``_is_stale_unlocked``: COMMIT, CONFLICT (earliest conflicting write) or TOO_OLD."""
         with self._lock:
             return self._is_stale_unlocked(read_set, from_ts, to_ts)
@@ -234,6 +270,7 @@ class WriteWindow:
     def _check_invariants_unlocked(self) -> None:
         live = self._commit_ts[self._commits_start:]
         assert all(a < b for a, b in zip(live, live[1:])), "commit timestamps must strictly increase"
+        assert all(w[0] in self._writers for w in self._whole), "whole-index write without a listed commit"
         assert all(t > self.purged_ts for t in live), "a commit at or below purged_ts is still listed"
         assert not live or live[-1] == self.max_ts, (live[-1:], self.max_ts)
         for name, iw in self._indexes.items():
@@ -251,9 +288,9 @@ class WriteWindow:
         }
 
 
-def keys_of(commits: Iterable[WindowCommit]) -> dict[str, list[bytes]]:
-    """All written keys of several commits, grouped by index (for stabbing)."""
-    out: dict[str, list[bytes]] = {}
+def keys_of(commits: Iterable[WindowCommit]) -> dict[Hashable, list[bytes]]:
+    """All written keys of several commits, grouped by index identity (for stabbing)."""
+    out: dict[Hashable, list[bytes]] = {}
     for c in commits:
         for kw in c.keys:
             out.setdefault(kw.index, []).append(kw.key)

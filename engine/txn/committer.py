@@ -1,14 +1,22 @@
 """The single committer: commit timestamps, OCC validation, group commit, persist, apply, publish.
 
-Who may call it: the database (``commit`` from any number of threads; ``exclusive`` for schema changes).
-It is the only writer of the durable log, the index store and the write window.
+Who may call it: the database (``commit`` from any number of threads; ``serialized`` for the mutation
+runner's fallback and for schema changes; ``exclusive`` for gc, verify and close). It is the only writer
+of the durable log, the index store, the write window and the catalog history.
 
 How a commit goes (for each batch, under the leader lock):
-1. For each queued transaction: take a commit ts from the HLC, then check its read set against every
-   index key written in ``(begin_ts, commit_ts]`` - published commits and those validated earlier in
-   this same batch, because validated commits enter the write window before they are durable.
-2. Append every validated commit's record to persistence in ONE durable write (group commit).
-3. Apply the index writes, advance the published ts, hand the commits to ``publish`` (subscriptions).
+1. For each queued transaction: a transaction with writes that ran against an older catalog version than
+   the current one conflicts (a schema change or table creation committed meanwhile: its validation and
+   index keys belong to a catalog that no longer holds). Otherwise take a commit ts from the HLC, then
+   check its read set against every index key written in ``(begin_ts, commit_ts]`` - published commits
+   and those validated earlier in this same batch, because validated commits enter the write window
+   before they are durable.
+2. Append every validated commit's record to persistence in ONE durable write (group commit). A
+   transaction carrying a ``CatalogChange`` adds one write to the reserved ``_catalog`` table: the new
+   catalog and schema commit atomically with it.
+3. Prepare the index store for each catalog change (``prepare_indexes``: drop removed indexes, backfill
+   added ones from the log, open new ones), apply the index writes, install the new catalog versions,
+   advance the published ts, hand the commits to ``publish`` (subscriptions).
 4. Acknowledge: a caller learns "committed" only after step 2 returned.
 
 Deliberate trade-off: a transaction may conflict with a validated commit of the same batch whose durable
@@ -25,17 +33,35 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from engine.catalog import Catalog
+from engine.catalog import (CATALOG_DOC_ID, CATALOG_INDEX_ID, CATALOG_KEY, CATALOG_TABLE, CatalogChange, CatalogHistory,
+                            CatalogVersion, absent_table_key, encode_catalog)
 from engine.conflict.base import ConflictInfo, Verdict
-from engine.documents import REFERENCE_KEYS, DocumentKeys, document_index_writes
+from engine.documents import REFERENCE_KEYS, DocumentKeys, by_id_value, document_index_writes
 from engine.errors import PersistenceError, RippleError
 from engine.log.write_window import KeyWrite, WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, DocumentWrite
 from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.transaction import FinalTransaction
 from engine.types import Timestamp
+
+#: ``_rebase`` verdict: the catalog changed in a way that matters to the transaction.
+_INCOMPATIBLE = object()
+
+
+def _schema_json(schema: Any) -> Any:
+    return schema.to_json() if schema is not None else None
+
+
+def _same_table(a: Any, b: Any) -> bool:
+    return a.number == b.number and {n: (ix.fields, ix.index_id) for n, ix in a.indexes.items()} == \
+        {n: (ix.fields, ix.index_id) for n, ix in b.indexes.items()}
+
+
+#: ``prepare_indexes(change, through_ts)``: make the index store match a committed catalog change before
+#: its commit is applied (drop, backfill from the log through *through_ts*, open). Shared with recovery.
+PrepareIndexes = Callable[[CatalogChange, Timestamp], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +93,8 @@ class _Item:
 
 
 class Committer:
-    def __init__(self, *, clock, persistence, index_store, window: WriteWindow, catalog: Catalog,
+    def __init__(self, *, clock, persistence, index_store, window: WriteWindow, catalogs: CatalogHistory,
+                 prepare_indexes: PrepareIndexes,
                  publish: Callable[[list[WindowCommit]], None], published_ts: Timestamp,
                  config: CommitterConfig = CommitterConfig(), hooks: Hooks = NO_HOOKS,
                  sleep: Callable[[float], None] | None = None, keys: DocumentKeys = REFERENCE_KEYS) -> None:
@@ -76,7 +103,8 @@ class Committer:
         self._persistence = persistence
         self._indexes = index_store
         self._window = window
-        self._catalog = catalog
+        self._catalogs = catalogs
+        self._prepare_indexes = prepare_indexes
         self._publish = publish
         self._config = config
         self._hooks = hooks
@@ -104,7 +132,7 @@ class Committer:
         were a consistent snapshot, so it serializes there). Raises PersistenceError if the durable write
         failed (nothing of the batch was committed).
         """
-        if not final.writes:
+        if not final.writes_anything:
             return CommitOutcome(Verdict.COMMIT, final.begin_ts, batch_size=0)
         if self._broken is not None:
             raise PersistenceError(f"committer stopped after an earlier failure: {self._broken}")
@@ -129,9 +157,34 @@ class Committer:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the leader lock: no commit is validated or applied meanwhile (schema changes, gc)."""
+        """Hold the leader lock: no commit is validated or applied meanwhile (gc, verify, close)."""
         with self._leader:
             yield
+
+    @contextmanager
+    def serialized(self) -> Iterator[Callable[[FinalTransaction], CommitOutcome]]:
+        """Hold the leader lock and yield ``commit_now(final)``, which commits directly without queueing.
+
+        Nothing else commits until the block exits, so a transaction that begins inside the block (at
+        ``published_ts``) and commits through ``commit_now`` cannot conflict: this is how the mutation
+        runner guarantees progress, and how schema changes serialize with every other commit. Others'
+        commits queue meanwhile and go out in the next batch. Cost: the block's whole duration is a
+        pause for every other writer (readers are unaffected).
+        """
+        with self._leader:
+            if self._broken is not None:
+                raise PersistenceError(f"committer stopped after an earlier failure: {self._broken}")
+            yield self._commit_holding_lock
+
+    def _commit_holding_lock(self, final: FinalTransaction) -> CommitOutcome:
+        if not final.writes_anything:
+            return CommitOutcome(Verdict.COMMIT, final.begin_ts, batch_size=0)
+        item = _Item(final)
+        self._process([item])
+        if item.error is not None:
+            raise item.error
+        assert item.outcome is not None
+        return item.outcome
 
     def wait_for(self, ts: Timestamp, timeout: float | None = None) -> bool:
         """Block until ``published_ts >= ts`` (or timeout). Returns whether it happened."""
@@ -141,22 +194,44 @@ class Committer:
     # ---- the batch ---------------------------------------------------------------------------------
 
     def _process(self, batch: list[_Item]) -> None:
-        accepted: list[tuple[_Item, CommitRecord, dict[int, list], list[KeyWrite]]] = []
+        accepted: list[tuple[_Item, CommitRecord, dict[int, list], WindowCommit]] = []
+        current = self._catalogs.current
+        catalog_ts, catalog_writer = current.ts, "schema change"
+        cur_catalog, cur_schema = current.catalog, current.schema
+        changes: list[tuple[CatalogVersion, CatalogChange]] = []
         for item in batch:
             final = item.final
             self._hooks.hit("committer.before_validate")
+            change = final.catalog_change
+            if final.catalog_ts != catalog_ts:
+                change = self._rebase(final, cur_catalog, cur_schema)
+            if change is _INCOMPATIBLE:
+                # The catalog changed after this transaction began in a way that matters to it: its schema
+                # validation or index keys belong to a catalog that no longer holds. Retrying is correct.
+                item.outcome = CommitOutcome(Verdict.CONFLICT, None, ConflictInfo(
+                    table=CATALOG_TABLE, index=f"{CATALOG_TABLE}.catalog", document_id=CATALOG_DOC_ID,
+                    key=CATALOG_KEY, ts=Timestamp(catalog_ts), writer=catalog_writer, index_id=CATALOG_INDEX_ID),
+                    len(batch))
+                continue
             ts = self._clock.now()
             result = self._window.is_stale(final.read_set.by_index(), final.begin_ts, ts)
             if not result.ok:
                 item.outcome = CommitOutcome(result.verdict, None, result.conflict, len(batch))
                 continue
             try:
-                record, index_writes, key_writes = self._prepare(final, ts)
-            except RippleError as exc:  # e.g. an index added since the write was staged rejects the key
+                record, index_writes, key_writes = self._prepare(final, change, cur_catalog, ts, catalog_ts)
+            except RippleError as exc:
                 item.error = exc
                 continue
-            self._window.append(ts, final.writer, key_writes)
-            accepted.append((item, record, index_writes, key_writes))
+            whole: list = []
+            if change is not None:
+                whole = [(ix.index_id, ix.full_name) for ix in change.dropped]
+                whole += [(absent_table_key(t), f"{t}.(table)") for t in change.created]
+                changes.append((CatalogVersion(ts, change.catalog, change.schema), change))
+                catalog_ts, catalog_writer = ts, final.writer
+                cur_catalog, cur_schema = change.catalog, change.schema
+            self._window.append(ts, final.writer, key_writes, whole)
+            accepted.append((item, record, index_writes, WindowCommit(ts, final.writer, tuple(key_writes), tuple(whole))))
         if not accepted:
             return
         self._hooks.hit("committer.before_persist")
@@ -170,6 +245,8 @@ class Committer:
             return
         self._hooks.hit("committer.after_persist")
         try:
+            for version, change in changes:
+                self._prepare_indexes(change, Timestamp(version.ts - 1))
             self._indexes.apply_batch([(a[1].ts, a[2]) for a in accepted])
         except BaseException as exc:
             # The commits are durable but the indexes did not take them. Readers must not see a published
@@ -178,6 +255,8 @@ class Committer:
             for a in accepted:
                 a[0].error = PersistenceError(f"commit {a[1].ts} is durable but index apply failed ({exc!r}); reopen the database")
             raise
+        for version, _ in changes:
+            self._catalogs.install(version)
         last = accepted[-1][1].ts
         with self._published_cv:
             self._published = last
@@ -185,22 +264,45 @@ class Committer:
         self.batches += 1
         self.batched_commits += len(accepted)
         self._hooks.hit("committer.after_publish")
-        self._publish([WindowCommit(a[1].ts, a[1].writer, tuple(a[3])) for a in accepted])
+        self._publish([a[3] for a in accepted])
         for item, record, _, _ in accepted:
             item.outcome = CommitOutcome(Verdict.COMMIT, record.ts, None, len(accepted))
 
-    def _prepare(self, final: FinalTransaction, ts: Timestamp) -> tuple[CommitRecord, dict[int, list], list[KeyWrite]]:
+    def _rebase(self, final: FinalTransaction, catalog: Any, schema: Any) -> "CatalogChange | None | object":
+        """A transaction that ran against an older catalog version may still commit when every change
+        since was the creation of other tables (or of the very tables it created itself, identically:
+        concurrent first inserts into a new table): the schema and every table it knew are unchanged.
+        Returns the catalog change it still needs (None: none), or ``_INCOMPATIBLE``. O(tables)."""
+        base = self._catalogs.at(final.catalog_ts)
+        if base.ts != final.catalog_ts or _schema_json(base.schema) != _schema_json(schema):
+            return _INCOMPATIBLE
+        for name in base.catalog.tables():
+            if not catalog.has_table(name) or not _same_table(base.catalog.table(name), catalog.table(name)):
+                return _INCOMPATIBLE
+        change = final.catalog_change
+        if change is not None:
+            for name in change.created:
+                if not catalog.has_table(name) or not _same_table(change.catalog.table(name), catalog.table(name)):
+                    return _INCOMPATIBLE
+        return None
+
+    def _prepare(self, final: FinalTransaction, change: CatalogChange | None, catalog: Any, ts: Timestamp,
+                 catalog_ts: Timestamp) -> tuple[CommitRecord, dict[int, list], list[KeyWrite]]:
         """The durable record, per-index writes and window keys of one validated transaction."""
         doc_writes: list[DocumentWrite] = []
         index_writes: dict[int, list] = {}
         key_writes: list[KeyWrite] = []
+        if change is not None:
+            catalog = change.catalog
         for pw in final.writes:
-            table = self._catalog.table(pw.table)
+            table = catalog.table(pw.table)
             doc_writes.append(DocumentWrite(pw.table, pw.id, pw.new_encoded, pw.old_ts))
-            # Keys were computed when the write was staged; only an index added since then (a schema
-            # change between staging and commit) makes document_index_writes compute one here.
             document_index_writes(
                 self._keys, table, pw.id, ts, pw.old_doc, pw.new_encoded, index_writes,
                 old_keys=pw.old_keys, new_keys=pw.new_keys,
-                on_key=lambda ix, key, doc_id=pw.id: key_writes.append(KeyWrite(ix.full_name, key, doc_id)))
+                on_key=lambda ix, key, doc_id=pw.id: key_writes.append(KeyWrite(ix.index_id, key, doc_id, ix.full_name)))
+        if change is not None:
+            payload = encode_catalog(change.catalog, change.schema)
+            doc_writes.append(DocumentWrite(CATALOG_TABLE, CATALOG_DOC_ID, payload, catalog_ts or None))
+            index_writes[CATALOG_INDEX_ID] = [(CATALOG_KEY, by_id_value(ts, payload))]
         return CommitRecord(ts, final.writer, tuple(doc_writes)), index_writes, key_writes

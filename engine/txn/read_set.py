@@ -4,42 +4,57 @@ Who may call it: transactions record into it; the committer and the subscription
 against written keys (through ``engine.log``); inspection shows it. The interval-set class is injected
 (the reference or its Cython twin), so this module never chooses an implementation.
 
-Invariant: each index's intervals are kept merged by the interval-set kernel, so a membership test is a
-binary search.
+Invariants:
+- Each index's intervals are kept merged by the interval-set kernel, so a membership test is a binary
+  search.
+- Indexes are keyed by *identity* (the catalog's index id, or ``engine.catalog.absent_table_key`` for a
+  table that did not exist): conflicts and invalidations are decided by identity, so an index dropped
+  and redefined under the same name by a schema change is a different index. Names are kept only for
+  display (``intervals()``).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Hashable
 
 from engine.types import Interval
 
 
 class ReadSet:
-    """index full name ("table.index") -> interval set. Cost of ``record``: O(log n + merged)."""
+    """index identity -> interval set. Cost of ``record``: O(log n + merged)."""
 
-    __slots__ = ("_sets", "_make")
+    __slots__ = ("_sets", "_names", "_make")
 
     def __init__(self, interval_set_factory: Callable[[], object]) -> None:
-        self._sets: dict[str, object] = {}
+        self._sets: dict[Hashable, object] = {}
+        self._names: dict[Hashable, str] = {}
         self._make = interval_set_factory
 
-    def record(self, index: str, interval: Interval) -> None:
+    def record(self, index: Hashable, interval: Interval, name: str = "") -> None:
+        """Add *interval* (empty intervals are ignored) to what was read of index *index*; *name* is its
+        display name ("table.index")."""
         if interval.is_empty():
             return
         s = self._sets.get(index)
         if s is None:
             s = self._sets[index] = self._make()
+            self._names[index] = name or str(index)
         s.add(interval)  # type: ignore[attr-defined]
 
-    def by_index(self) -> dict[str, object]:
-        """The underlying mapping, for ``WriteWindow.is_stale`` (do not mutate)."""
+    def by_index(self) -> dict[Hashable, object]:
+        """identity -> interval set, for ``WriteWindow.is_stale`` and the interval maps (do not mutate)."""
         return self._sets
 
-    def intervals(self) -> dict[str, list[Interval]]:
-        """Plain-data view: index -> merged intervals (for inspection and tests)."""
-        return {name: list(s.intervals()) for name, s in sorted(self._sets.items())}  # type: ignore[attr-defined]
+    def name_of(self, index: Hashable) -> str:
+        return self._names.get(index, str(index))
 
-    def contains(self, index: str, key: bytes) -> bool:
+    def intervals(self) -> dict[str, list[Interval]]:
+        """Plain-data view for inspection and tests: display name -> merged intervals."""
+        out: dict[str, list[Interval]] = {}
+        for ident, s in self._sets.items():
+            out.setdefault(self._names[ident], []).extend(s.intervals())  # type: ignore[attr-defined]
+        return dict(sorted(out.items()))
+
+    def contains(self, index: Hashable, key: bytes) -> bool:
         s = self._sets.get(index)
         return s is not None and s.contains(key)  # type: ignore[attr-defined]
 

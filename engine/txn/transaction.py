@@ -1,14 +1,20 @@
 """Transaction: snapshot reads at ``begin_ts``, read-set recording, and a buffered write set.
 
-Who may call it: the database creates transactions and hands them to user functions (as ``tx``); the
-query builder (``engine.query``) reads through ``_scan``; the committer receives ``finalize()``'s result.
-A transaction never writes storage itself: all writes stay in its buffer until the committer validates
-and persists them. It never runs user code either (the database does).
+Who may call it: the database creates transactions (``Database.begin``) and hands them to user functions
+(as ``tx``); the query builder (``engine.query``) reads through the ``ScanSource`` methods
+(``catalog``, ``keys``, ``resolve_index``, ``scan``, ``record_read``); the committer receives
+``finalize()``'s result. A transaction never writes storage itself: all writes stay in its buffer until
+the committer validates and persists them. It never runs user code either (the database does). It owns
+its state: ``settle(verdict)``, ``abort()`` and ``release()`` are the only ways out of ``OPEN``.
 
 Invariants:
 - Every read from the snapshot records the key interval it covered (a ``get`` records one by_id key; a
-  scan records what the query layer reports it consumed), so a conflicting commit can be detected.
+  scan records what the query layer reports it consumed), keyed by index *identity*, so a conflicting
+  commit can be detected, whatever schema changes happened meanwhile.
 - A transaction reads its own writes: ``get`` and queries overlay the write buffer on the snapshot.
+- The catalog and schema a transaction uses are those in force at ``begin_ts``; a table it creates (first
+  insert) exists only in its own copy of the catalog until it commits, and that copy commits with it
+  (``CatalogChange``) or not at all.
 - ``_creationTime`` values handed out by one transaction strictly increase (``math.nextafter``).
 - Nothing is buffered unless it passed value, size and schema validation: a failed write leaves the
   transaction as it was.
@@ -17,26 +23,23 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Hashable, Iterator
 
 from engine import encoding, ids, values
-from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
+from engine.catalog import (BY_ID, SYSTEM_TABLES, Catalog, CatalogChange, CatalogVersion, IndexInfo, TableInfo, absent_table_key,
+                            check_table_name)
 from engine.clock.hlc import to_millis
-from engine.documents import split_by_id_value
+from engine.conflict.base import Verdict
+from engine.documents import DocumentKeys, split_by_id_value
 from engine.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
 from engine.index.base import scan_by_batches
+from engine.query import QueryBuilder
 from engine.txn.read_set import ReadSet
 from engine.types import Interval, Timestamp
 
-if TYPE_CHECKING:  # pragma: no cover
-    from engine.query import QueryBuilder
-
-TABLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-#: Tables the platform owns (scheduler jobs, mutation dedup). Readable by anyone through queries; written
-#: only through ``system_insert`` / ``system_patch`` by engine code, never by user functions.
-SYSTEM_TABLES = frozenset({"_scheduled_functions", "_session_requests"})
+__all__ = ["SYSTEM_TABLES", "TxnState", "TxnContext", "CatalogChange", "PendingWrite", "FinalTransaction",
+           "Transaction"]
 
 
 class TxnState(enum.Enum):
@@ -45,18 +48,20 @@ class TxnState(enum.Enum):
     ABORTED = "aborted"
 
 
-class TxnServices(Protocol):
-    """What a transaction needs from its database (implemented by ``engine.database.Database``)."""
+@dataclass(frozen=True, slots=True)
+class TxnContext:
+    """What a transaction may use from the engine: a narrow value the database builds once and shares.
 
-    catalog: Catalog
-    keys: Any          # engine.documents.DocumentKeys (with the selected key-codec kernel)
+    ``index_view(index_id)`` opens an index of the store for reads; ``new_id(table_number, now_ms)``
+    draws a document id; ``physical_ms()`` is the injected physical clock; ``make_interval_set`` the
+    selected interval-set kernel; ``keys`` the index-key derivation with the selected key codec.
+    """
 
-    def index_view(self, index_id: int) -> Any: ...
-    def new_id(self, table_number: int, now_ms: float) -> str: ...
-    def physical_ms(self) -> int: ...
-    def make_interval_set(self) -> Any: ...
-    def ensure_table(self, name: str) -> TableInfo: ...
-    def validate_for_schema(self, table: str, user_doc: dict) -> None: ...
+    keys: DocumentKeys
+    index_view: Callable[[int], Any]
+    new_id: Callable[[int, float], str]
+    physical_ms: Callable[[], int]
+    make_interval_set: Callable[[], Any]
 
 
 @dataclass(slots=True)
@@ -91,12 +96,19 @@ class PendingWrite:
 
 @dataclass(frozen=True, slots=True)
 class FinalTransaction:
-    """What the committer receives: the snapshot ts, what was read, what to write, and who wrote it."""
+    """What the committer receives: the snapshot ts, what was read, what to write, who wrote it, the
+    catalog version it ran against (``catalog_ts``) and the catalog change it commits, if any."""
 
     begin_ts: Timestamp
     read_set: ReadSet
     writes: tuple[PendingWrite, ...]
     writer: str
+    catalog_ts: Timestamp = Timestamp(0)
+    catalog_change: CatalogChange | None = None
+
+    @property
+    def writes_anything(self) -> bool:
+        return bool(self.writes) or self.catalog_change is not None
 
 
 class Transaction:
@@ -105,16 +117,88 @@ class Transaction:
     Document methods cost one index lookup (O(log n)) plus decoding; queries are lazy scans.
     """
 
-    def __init__(self, services: TxnServices, begin_ts: Timestamp, *, read_only: bool = False,
+    def __init__(self, ctx: TxnContext, begin_ts: Timestamp, catalog: CatalogVersion, *, read_only: bool = False,
                  writer: str = "anonymous") -> None:
-        self._svc = services
+        self._ctx = ctx
+        self._keys = ctx.keys
         self.begin_ts = begin_ts
         self.read_only = read_only
         self.writer = writer
-        self.read_set = ReadSet(services.make_interval_set)
+        self.read_set = ReadSet(ctx.make_interval_set)
+        self._base = catalog
+        self._new_catalog: Catalog | None = None   # this transaction's copy, once it creates a table
+        self._created: list[str] = []
         self._writes: dict[str, PendingWrite] = {}
         self._next_creation_time: float | None = None
-        self.state = TxnState.OPEN
+        self._state = TxnState.OPEN
+
+    # ---- state -----------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> TxnState:
+        return self._state
+
+    def settle(self, verdict: Verdict) -> None:
+        """Record the committer's verdict: COMMITTED on COMMIT, ABORTED otherwise. Only from OPEN."""
+        self._leave(TxnState.COMMITTED if verdict is Verdict.COMMIT else TxnState.ABORTED)
+
+    def abort(self) -> None:
+        """Give up (the function raised, or the caller discards the transaction): nothing is written."""
+        if self._state is TxnState.OPEN:
+            self._state = TxnState.ABORTED
+
+    def release(self) -> None:
+        """End a read-only use (a query): the snapshot was consistent, so it counts as committed."""
+        if self._state is TxnState.OPEN:
+            self._state = TxnState.COMMITTED
+
+    def _leave(self, state: TxnState) -> None:
+        if self._state is not TxnState.OPEN:
+            raise RippleError(f"transaction is already {self._state.value}")
+        self._state = state
+
+    # ---- catalog ---------------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog this transaction sees: the one in force at ``begin_ts`` plus tables it created."""
+        return self._new_catalog if self._new_catalog is not None else self._base.catalog
+
+    @property
+    def schema(self) -> Any:
+        return self._base.schema
+
+    @property
+    def keys(self) -> DocumentKeys:
+        return self._keys
+
+    def _ensure_table(self, name: str) -> TableInfo:
+        cat = self.catalog
+        if cat.has_table(name):
+            return cat.table(name)
+        if self._new_catalog is None:
+            self._new_catalog = self._base.catalog.copy()
+        table, _ = self._new_catalog.ensure_table(name)
+        self._created.append(name)
+        return table
+
+    def validation_context(self) -> Any:
+        """The schema validation context: ``v.id(table)`` resolves ids through this transaction's catalog."""
+        from engine.schema import ValidationContext
+
+        return ValidationContext(table_of_id=self._table_name_of_id)
+
+    def _table_name_of_id(self, doc_id: str) -> str | None:
+        try:
+            t = self.catalog.table_by_number(ids.table_number_of(doc_id))
+        except InvalidIdError:
+            return None
+        return t.name if t is not None else None
+
+    def _validate_for_schema(self, table: str, user_doc: dict) -> None:
+        schema = self._base.schema
+        if schema is not None:
+            schema.validate_document(table, user_doc, self.validation_context())
 
     # ---- documents -----------------------------------------------------------------------------
 
@@ -159,17 +243,17 @@ class Transaction:
         if "_id" in doc or "_creationTime" in doc:
             raise InvalidValueError("insert: _id and _creationTime are assigned by the database; leave them out")
         if not system:
-            self._svc.validate_for_schema(table, doc)
-        info = self._svc.ensure_table(table)
+            self._validate_for_schema(table, doc)
+        info = self._ensure_table(table)
         ct = self._take_creation_time()
-        new_id = self._svc.new_id(info.number, ct)
+        new_id = self._ctx.new_id(info.number, ct)
         full = dict(doc)
         full["_id"] = new_id
         full["_creationTime"] = ct
         # One pass validates every value and limit (the size limit includes the system fields) and yields
         # the encoding the committer will write.
         encoded = values.validate_document(full, allow_system_fields=True)
-        self._writes[new_id] = PendingWrite(table, new_id, None, None, encoded, {}, self._svc.keys.keys_for(info, full))
+        self._writes[new_id] = PendingWrite(table, new_id, None, None, encoded, {}, self._keys.keys_for(info, full))
         return new_id
 
     def patch(self, doc_id: str, fields: dict) -> None:
@@ -231,15 +315,13 @@ class Transaction:
             else:
                 pw.new_encoded, pw.new_keys = None, {}
             return
-        info = self._svc.catalog.table(table)
+        info = self.catalog.table(table)
         old, old_ts = self._snapshot_doc(info, doc_id)
         assert old is not None
-        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None, self._svc.keys.keys_for(info, old), {})
+        self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None, self._keys.keys_for(info, old), {})
 
-    def query(self, table: str) -> "QueryBuilder":
+    def query(self, table: str) -> QueryBuilder:
         """A query over *table* (see ``engine.query.QueryBuilder``); default order: by_creation_time asc."""
-        from engine.query import QueryBuilder
-
         self._check_open()
         return QueryBuilder(self, table)
 
@@ -253,39 +335,40 @@ class Transaction:
         return bool(self._writes)
 
     def finalize(self) -> FinalTransaction:
+        """What to hand the committer. The transaction stays OPEN until ``settle``."""
         self._check_open()
-        return FinalTransaction(self.begin_ts, self.read_set, tuple(self._writes.values()), self.writer)
+        change = None
+        if self._new_catalog is not None and self._created:
+            change = CatalogChange(self._new_catalog, self._base.schema, created=tuple(self._created))
+        return FinalTransaction(self.begin_ts, self.read_set, tuple(self._writes.values()), self.writer,
+                                self._base.ts, change)
 
     # ---- internals shared with the query layer ---------------------------------------------------
 
     def _check_open(self) -> None:
-        if self.state is not TxnState.OPEN:
-            raise RippleError(f"transaction is {self.state.value}; it can no longer be used")
+        if self._state is not TxnState.OPEN:
+            raise RippleError(f"transaction is {self._state.value}; it can no longer be used")
 
     def _check_writable(self) -> None:
         self._check_open()
         if self.read_only:
             raise ReadOnlyError("this function is read-only (a query); it cannot insert, patch, replace or delete")
 
-    @staticmethod
-    def _check_table_name(table: str) -> None:
-        if not isinstance(table, str) or not TABLE_NAME_RE.match(table):
-            raise InvalidValueError(
-                f"invalid table name {table!r}: must start with a letter and contain only letters, digits "
-                "and underscores (at most 64 characters); names starting with '_' are reserved"
-            )
+    _check_table_name = staticmethod(check_table_name)
 
     def _table_of(self, doc_id: str) -> TableInfo | None:
         if not isinstance(doc_id, str):
             raise InvalidIdError(f"document id must be a string, got {type(doc_id).__name__}")
         number = ids.table_number_of(doc_id)
-        return self._svc.catalog.table_by_number(number)
+        return self.catalog.table_by_number(number)
 
     def _snapshot_doc(self, table: TableInfo, doc_id: str) -> tuple[dict | None, int | None]:
         ix = table.indexes[BY_ID]
-        key = self._svc.keys.id_key(doc_id)
-        self.read_set.record(ix.full_name, Interval.point(key))
-        raw = self._svc.index_view(ix.index_id).get(key, self.begin_ts)
+        key = self._keys.id_key(doc_id)
+        if table.name in self._created:   # created by this transaction: nothing in the snapshot
+            return None, None
+        self.read_set.record(ix.index_id, Interval.point(key), ix.full_name)
+        raw = self._ctx.index_view(ix.index_id).get(key, self.begin_ts)
         if raw is None:
             return None, None
         vts, body = split_by_id_value(raw)
@@ -308,28 +391,62 @@ class Transaction:
         raise DocumentNotFoundError(f"document {doc_id!r} does not exist")
 
     def _stage_update(self, table: str, doc_id: str, updated: dict, system: bool = False) -> None:
-        info = self._svc.catalog.table(table)
+        info = self.catalog.table(table)
         encoded = values.validate_document(updated, allow_system_fields=True)
         if not system:
-            self._svc.validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
-        new_keys = self._svc.keys.keys_for(info, updated)
+            self._validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
+        new_keys = self._keys.keys_for(info, updated)
         pw = self._writes.get(doc_id)
         if pw is None:
             old, old_ts = self._snapshot_doc(info, doc_id)
             assert old is not None
-            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, self._svc.keys.keys_for(info, old), new_keys)
+            self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, self._keys.keys_for(info, old), new_keys)
         else:
             pw.new_encoded, pw.new_keys = encoded, new_keys
 
     def _take_creation_time(self) -> float:
         if self._next_creation_time is None:
-            self._next_creation_time = max(float(self._svc.physical_ms()), to_millis(self.begin_ts))
+            self._next_creation_time = max(float(self._ctx.physical_ms()), to_millis(self.begin_ts))
         ct = self._next_creation_time
         self._next_creation_time = math.nextafter(ct, math.inf)
         return ct
 
-    def _record_read(self, ix: IndexInfo, interval: Interval) -> None:
-        self.read_set.record(ix.full_name, interval)
+    # ---- the query layer's scan source (engine.query.ScanSource) --------------------------------
+
+    def physical_ms(self) -> int:
+        """The injected physical clock (the function clock is max(snapshot, this))."""
+        return self._ctx.physical_ms()
+
+    @staticmethod
+    def read_identity(ix: IndexInfo) -> Hashable:
+        """The read-set identity of *ix* (placeholders of tables that do not exist share one per table)."""
+        return ix.index_id if ix.index_id >= 0 else absent_table_key(ix.table)
+
+    def record_read(self, ix: IndexInfo, interval: Interval) -> None:
+        """Record that *interval* of *ix* was read (the query layer reports what it consumed)."""
+        self.read_set.record(self.read_identity(ix), interval, ix.full_name)
+
+    def resolve_index(self, table: str, name: str) -> IndexInfo:
+        """Index *name* of *table* as this transaction's catalog defines it. A table nobody has created is
+        simply empty: its system indexes resolve to a placeholder (index id -1) whose reads are recorded
+        under ``absent_table_key(table)``, which the table's creation invalidates."""
+        from engine.catalog import SYSTEM_INDEXES
+        from engine.errors import UnknownIndexError
+
+        catalog = self.catalog
+        if not catalog.has_table(table):
+            if table not in SYSTEM_TABLES:
+                check_table_name(table)
+            if name in SYSTEM_INDEXES:
+                fields = ("_id",) if name == BY_ID else ("_creationTime",)
+                return IndexInfo(table, name, fields, -1)
+            raise UnknownIndexError(f"index {table}.{name} does not exist (table {table!r} has no documents and no schema)")
+        return catalog.index(table, name)
+
+    def scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]:
+        """See ``_scan``."""
+        self._check_open()
+        return self._scan(ix, interval, reverse)
 
     def _overlay(self, ix: IndexInfo, interval: Interval) -> dict[bytes, dict | None]:
         """This transaction's own writes as they affect index *ix* inside *interval*: key -> new document,
@@ -339,11 +456,11 @@ class Transaction:
             if pw.table != ix.table:
                 continue
             if pw.old_doc is not None:
-                k = pw.old_keys.get(ix.index_id) or self._svc.keys.index_key(ix, pw.old_doc)
+                k = pw.old_keys.get(ix.index_id) or self._keys.index_key(ix, pw.old_doc)
                 if interval.contains(k):
                     out.setdefault(k, None)
             if pw.new_encoded is not None:
-                k = pw.new_keys.get(ix.index_id) or self._svc.keys.index_key(ix, pw.new_doc)  # type: ignore[arg-type]
+                k = pw.new_keys.get(ix.index_id) or self._keys.index_key(ix, pw.new_doc)  # type: ignore[arg-type]
                 if interval.contains(k):
                     out[k] = pw.new_doc
         return out
@@ -353,8 +470,8 @@ class Transaction:
         if ix.name == BY_ID:
             return values.decode_document(split_by_id_value(value)[1])
         doc_id = value.decode()
-        table = self._svc.catalog.table(ix.table)
-        raw = self._svc.index_view(table.indexes[BY_ID].index_id).get(self._svc.keys.id_key(doc_id), self.begin_ts)
+        table = self.catalog.table(ix.table)
+        raw = self._ctx.index_view(table.indexes[BY_ID].index_id).get(self._keys.id_key(doc_id), self.begin_ts)
         if raw is None:  # index and by_id disagree: a bug, never a user error
             raise RippleError(f"index {ix.full_name} points at missing document {doc_id} at ts {self.begin_ts}")
         return values.decode_document(split_by_id_value(raw)[1])
@@ -362,10 +479,12 @@ class Transaction:
     def _scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]:
         """Rows of *ix* in *interval* at the snapshot, with this transaction's writes overlaid, in key order
         (descending if *reverse*). Records nothing: the query layer records what it consumed."""
-        if ix.index_id < 0:  # placeholder index of a table that does not exist yet (see engine.query)
+        if ix.index_id < 0:  # placeholder index of a table that does not exist (see resolve_index)
             return
-        view = self._svc.index_view(ix.index_id)
-        snapshot = scan_by_batches(view, interval, self.begin_ts, reverse)
+        if ix.table in self._created:  # created by this transaction: only its own writes exist
+            snapshot: Iterator[tuple[bytes, bytes]] = iter(())
+        else:
+            snapshot = scan_by_batches(self._ctx.index_view(ix.index_id), interval, self.begin_ts, reverse)
         overlay = self._overlay(ix, interval) if self._writes else {}
         if not overlay:
             for key, value in snapshot:

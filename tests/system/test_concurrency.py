@@ -1,4 +1,5 @@
-"""Many threads mutating at once: no lost update, exact accounting, group commit actually groups."""
+"""Many threads mutating at once: no lost update, exact accounting, group commit actually groups, and a
+hot document never starves a mutation (the runner's serialized fallback, ``engine.database.runner``)."""
 from __future__ import annotations
 
 import threading
@@ -9,13 +10,14 @@ import engine
 
 
 @pytest.mark.parametrize("persistence,index", [("memory", "mem-btree"), ("lmdb", "lmdb-btree"), ("sqlite", "mem-btree")])
-def test_concurrent_increments_lose_nothing(tmp_path, persistence, index):
+def test_hot_counter_never_starves(tmp_path, persistence, index):
+    """16 threads each increment one counter 1,000 times under the DEFAULT configuration: exactly 16,000,
+    and not one ConflictError (after its optimistic attempts a mutation runs serialized)."""
     path = None if persistence == "memory" else tmp_path / "db"
-    db = engine.open_database(path, persistence=persistence, index=index, max_retries=200,
-                              retry_backoff_ms=(0.1, 2.0), subscriptions="inline")
+    db = engine.open_database(path, persistence=persistence, index=index, subscriptions="inline")
     try:
         counter = db.mutate(lambda tx: tx.insert("counters", {"n": 0}))
-        threads, per_thread = 4, 25
+        threads, per_thread = 16, 1000
         errors: list[BaseException] = []
 
         def bump(tx):
@@ -38,6 +40,7 @@ def test_concurrent_increments_lose_nothing(tmp_path, persistence, index):
         stats = db.stats()
         assert stats["commits"] == threads * per_thread + 1
         assert stats["retries"] == stats["conflicts"] + stats["too_old"]
+        assert stats["failed_mutations"] == 0
         assert len(db.history(counter)) == threads * per_thread + 1
         assert db.verify().ok
         db.check_invariants()

@@ -11,10 +11,10 @@ See ``engine.database`` for the full API and ``architecture.md`` for the layers.
 """
 from __future__ import annotations
 
-from engine.types import Interval, Timestamp
-from engine.errors import (ConflictError, DocumentNotFoundError, InvalidIdError, InvalidValueError, QueryError,
-                           ReadOnlyError, RippleError, SchemaValidationError, TooOldError, UnknownIndexError,
-                           UnknownTableError)
+from engine.model.errors import (ConflictError, DocumentNotFoundError, InvalidIdError, InvalidValueError,
+                                 QueryError, ReadOnlyError, RippleError, SchemaValidationError, TooOldError,
+                                 UnknownIndexError, UnknownTableError)
+from engine.model.types import Interval, Timestamp
 
 __all__ = [
     "open_database", "Database", "DatabaseConfig", "Interval", "Timestamp", "UNDEFINED",
@@ -34,8 +34,12 @@ def __getattr__(name: str):  # lazy: importing `engine` stays cheap
         from engine.config import DatabaseConfig
 
         return DatabaseConfig
-    if name in ("v", "define_schema", "define_table"):
-        from engine import schema
+    if name == "v":
+        from engine.model.validators import v
+
+        return v
+    if name in ("define_schema", "define_table"):
+        from engine.model import schema
 
         return getattr(schema, name)
     if name == "UNDEFINED":

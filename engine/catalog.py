@@ -18,7 +18,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from engine.errors import UnknownIndexError, UnknownTableError
+from engine.model.errors import UnknownIndexError, UnknownTableError
 
 FIRST_USER_TABLE_NUMBER = 10001
 BY_ID = "by_id"

@@ -22,14 +22,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from engine import _impl, ids, values
+from engine import _impl, ids
+from engine.model import values
+from engine.model.errors import (ConflictError, DatabaseClosedError, InvalidIdError, RippleError,
+                                 SchemaValidationError, TooOldError)
+from engine.model.types import Interval, Timestamp
 from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
 from engine.clock.hlc import PhysicalClock
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.config import DatabaseConfig
 from engine.documents import DocumentKeys, document_index_writes, split_by_id_value
-from engine.errors import (ConflictError, DatabaseClosedError, InvalidIdError, RippleError,
-                           SchemaValidationError, TooOldError)
 from engine.index.base import IndexConfig
 from engine.index.registry import INDEX_KERNELS, open_index_store
 from engine.log.write_window import WindowCommit, WriteWindow
@@ -39,7 +41,6 @@ from engine.subscriptions import SubscriptionHandle, SubscriptionManager
 from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.committer import CommitOutcome, Committer, CommitterConfig
 from engine.txn.transaction import Transaction, TxnState
-from engine.types import Interval, Timestamp
 
 CATALOG_GLOBAL = "catalog"
 SCHEMA_GLOBAL = "schema"
@@ -162,7 +163,7 @@ class Database:
         raw_schema = self._persistence.get_global(SCHEMA_GLOBAL)
         self._schema = None
         if raw_schema:
-            from engine.schema import Schema
+            from engine.model.schema import Schema
 
             self._schema = Schema.from_json(json.loads(raw_schema))
         raw_wm = self._persistence.get_global(WATERMARK_GLOBAL)
@@ -307,7 +308,7 @@ class Database:
             schema.validate_document(table, user_doc, self._validation_context())
 
     def _validation_context(self) -> Any:
-        from engine.schema import ValidationContext
+        from engine.model.validators import ValidationContext
 
         return ValidationContext(table_of_id=self._table_name_of_id)
 
@@ -568,7 +569,7 @@ class Database:
         create its tables, add its indexes (backfilling their full history from the log) and drop user
         indexes it no longer lists. All or nothing: on a validation error nothing changes."""
         self._check_open()
-        from engine.schema import Schema
+        from engine.model.schema import Schema
 
         if schema is not None and not isinstance(schema, Schema):
             raise TypeError("set_schema takes an engine.define_schema(...) result or None")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from engine.catalog import BY_CREATION_TIME, SYSTEM_INDEXES, IndexInfo
-from engine.errors import QueryError, UnknownIndexError
-from engine.types import Interval, key_successor
+from engine.model.errors import QueryError, UnknownIndexError
+from engine.model.types import Interval, key_successor
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.txn.transaction import Transaction
@@ -95,7 +95,7 @@ class IndexRange:
 
     def interval(self) -> Interval:
         for v in [*self._eq, *(b[0] for b in (self._lower, self._upper) if b is not None)]:
-            from engine import values
+            from engine.model import values
 
             values.validate_value(v)
         return self._codec.range_interval(tuple(self._eq), self._lower, self._upper)

@@ -1,9 +1,9 @@
-"""Hypothesis strategies for ``engine.schema``: random validator trees and values that conform to them.
+"""Hypothesis strategies for ``engine.model.schema``: random validator trees and values that conform to them.
 
 Who may call it: tests only (it imports hypothesis, a test dependency). Engine code never imports it.
 
 Invariants:
-- ``validators()`` only builds trees that ``engine.schema`` accepts (optional only as object fields,
+- ``validators()`` only builds trees that ``engine.model.schema`` accepts (optional only as object fields,
   record keys drawn from string-producing validators, unions non-empty, finite literal floats).
 - ``values_for(x)`` draws only values that ``x.validate(value, "", FAKE_ID_CONTEXT)`` accepts, as long as
   ids are drawn with the default ``fake_ids`` strategy (ids are ``"<table>:<digits>"`` strings, which
@@ -18,20 +18,9 @@ from typing import Any, Callable
 
 from hypothesis import strategies as st
 
-from engine.schema import (
-    INT64_MAX,
-    INT64_MIN,
-    ValidationContext,
-    Validator,
-    _Any,
-    _Array,
-    _Id,
-    _Literal,
-    _Object,
-    _Record,
-    _Union,
-    v,
-)
+from engine.model.validators import (ValidationContext, Validator, _Any, _Array, _Id, _Literal, _Object, _Record,
+                                     _Union, v)
+from engine.model.values import INT64_MAX, INT64_MIN
 
 #: Tables that generated ``v.id(...)`` validators refer to.
 FAKE_TABLES: tuple[str, ...] = ("users", "messages", "channels")

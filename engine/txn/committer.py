@@ -30,12 +30,12 @@ from typing import Callable, Iterator
 from engine.catalog import Catalog
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.documents import REFERENCE_KEYS, DocumentKeys, document_index_writes
-from engine.errors import PersistenceError, RippleError
+from engine.model.errors import PersistenceError, RippleError
+from engine.model.types import Timestamp
 from engine.log.write_window import KeyWrite, WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, DocumentWrite
 from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.transaction import FinalTransaction
-from engine.types import Timestamp
 
 
 @dataclass(frozen=True, slots=True)

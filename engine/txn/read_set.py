@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 
 class ReadSet:

@@ -21,14 +21,16 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
-from engine import encoding, ids, values
+from engine import encoding, ids
 from engine.catalog import BY_ID, Catalog, IndexInfo, TableInfo
 from engine.clock.hlc import to_millis
 from engine.documents import split_by_id_value
-from engine.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
 from engine.index.base import scan_by_batches
+from engine.model import values
+from engine.model.errors import (DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError,
+                                 RippleError)
+from engine.model.types import Interval, Timestamp
 from engine.txn.read_set import ReadSet
-from engine.types import Interval, Timestamp
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.query import QueryBuilder

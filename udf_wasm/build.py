@@ -35,8 +35,8 @@ WIT_DIR = ROOT / "wit"
 GUEST_MAIN = ROOT / "guest" / "ripple_guest.py"
 SDK_DIR = ROOT / "sdk" / "ripple"
 #: The only part of the engine bundled into the guest: the whole package, whatever files it has. Each of
-#: its modules imports only the standard library and ``engine.model`` (``tests/unit/test_model_independence.py``
-#: and the import-linter contracts enforce it), so it runs in the guest unchanged.
+#: its modules imports only the standard library and ``engine.model`` (enforced by the import-linter
+#: contracts and ``tests/unit/test_model_independence.py``), so it runs in the guest unchanged.
 MODEL_DIR = ROOT.parent / "engine" / "model"
 #: The guest's ``engine/__init__.py``: an empty parent package, so the host's (which imports more of the
 #: engine lazily) never enters the component.

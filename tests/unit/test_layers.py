@@ -79,5 +79,5 @@ def test_contracts_name_every_package():
     missing = should_forbid - set(udf["forbidden_modules"])
     assert not missing, f"udf-wasm-abi-only must forbid these too: {sorted(missing)}"
 
-    for cid in ("engine-layers", "model-dag"):
+    for cid in ("engine-layers", "model-dag", "udf-wasm-layers"):
         assert contracts[cid].get("exhaustive") is True, f"{cid} must be exhaustive so new packages are covered"

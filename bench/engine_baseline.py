@@ -168,7 +168,7 @@ def scans(db, docs: int, seconds: float, seed: int) -> dict[str, float]:
     table = db.catalog.table("items")
     view = db.index_view(table.indexes["by_k"].index_id)
     ts = db.latest_ts()
-    from engine.types import Interval
+    from engine.model.types import Interval
 
     t0 = time.perf_counter()
     m = sum(1 for _ in view.scan(Interval.all(), ts))

@@ -37,7 +37,7 @@ from bench.engine_baseline import time_calls
 from engine import encoding
 from engine._impl import implementations
 from engine.ids import IdGenerator
-from engine.types import Interval, Timestamp
+from engine.model.types import Interval, Timestamp
 
 #: Table number used for generated document ids.
 TABLE_NUMBER = 3

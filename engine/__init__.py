@@ -11,8 +11,8 @@ See ``engine.database`` for the full API and ``architecture.md`` for the layers.
 """
 from __future__ import annotations
 
-from engine.types import Interval, Timestamp
-from engine.errors import (ConflictError, DocumentNotFoundError, InvalidIdError, InvalidValueError, QueryError,
+from engine.model.types import Interval, Timestamp
+from engine.model.errors import (ConflictError, DocumentNotFoundError, InvalidIdError, InvalidValueError, QueryError,
                            ReadOnlyError, RippleError, SchemaValidationError, TooOldError, UnknownIndexError,
                            UnknownTableError)
 
@@ -35,7 +35,7 @@ def __getattr__(name: str):  # lazy: importing `engine` stays cheap
 
         return getattr(config, name)
     if name in ("v", "define_schema", "define_table"):
-        from engine import schema
+        from engine.model import schema
 
         return getattr(schema, name)
     if name == "UNDEFINED":

@@ -29,8 +29,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Hashable
 
-from engine.errors import InvalidValueError, PersistenceError, UnknownIndexError, UnknownTableError
-from engine.types import Timestamp
+from engine.model.errors import InvalidValueError, PersistenceError, UnknownIndexError, UnknownTableError
+from engine.model.types import Timestamp
 
 FIRST_USER_TABLE_NUMBER = 10001
 BY_ID = "by_id"
@@ -255,7 +255,7 @@ class CatalogVersion:
 
     ts: Timestamp
     catalog: Catalog
-    schema: Any = None          # engine.schema.Schema | None
+    schema: Any = None          # engine.model.schema.Schema | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +304,7 @@ def decode_catalog(ts: Timestamp, raw: bytes) -> CatalogVersion:
         raise PersistenceError(f"catalog record at ts {ts} has format {fmt!r}; this Ripple reads format {CATALOG_FORMAT}")
     schema = None
     if obj.get("schema") is not None:
-        from engine.schema import Schema
+        from engine.model.schema import Schema
 
         schema = Schema.from_json(obj["schema"])
     return CatalogVersion(Timestamp(ts), Catalog.from_json(json.dumps(obj["catalog"]).encode()), schema)

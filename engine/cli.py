@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             return _build(args)
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         from engine._impl import NativeBuildError
-        from engine.errors import FunctionError
+        from engine.model.errors import FunctionError
 
         if isinstance(exc, (NativeBuildError, FunctionError)):
             print(f"ripple: {exc}", file=sys.stderr)

@@ -78,7 +78,7 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
             new_key = new_keys.get(ix.index_id) if new_keys else None
             if new_key is None:
                 if new_doc is None:
-                    from engine import values
+                    from engine.model import values
 
                     new_doc = values.decode_document(new_encoded)
                 new_key = keys.index_key(ix, new_doc)

@@ -7,7 +7,7 @@ module, so "sorted by bytes" must mean "sorted by value". ``compare_values`` is 
 directly over Python values; it is the reference the encoding is tested against and what in-memory
 sorting and filters use.
 
-Who may call it: anyone. It imports only ``engine.types`` and ``engine.errors``. A Cython twin
+Who may call it: anyone. It imports only ``engine.model.types`` and ``engine.model.errors``. A Cython twin
 (``engine._native.keycodec``) exposes the same names and signatures; ``ABI`` names the format, and a twin
 whose ``ABI`` differs is never used (see ``engine._impl``). Change ``ABI`` whenever a byte changes.
 
@@ -77,8 +77,8 @@ import math
 import struct
 from typing import Any
 
-from engine.errors import IndexKeyTooLargeError, InvalidValueError
-from engine.types import Interval, prefix_end
+from engine.model.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.types import Interval, prefix_end
 
 #: Format identifier; the Cython twin must carry the same string.
 ABI = "keycodec/1"

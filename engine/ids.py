@@ -3,7 +3,7 @@
 Role: every ``_id`` in Ripple is made by ``IdGenerator.new_id`` and read back by ``decode_id``; the table
 number inside an id is how ``tx.get`` finds the table without a lookup.
 
-Who may call it: anyone. It imports only ``engine.errors`` and the standard library. It never reads the
+Who may call it: anyone. It imports only ``engine.model.errors`` and the standard library. It never reads the
 clock or a global RNG: the caller injects a seeded ``random.Random`` and the current time.
 
 Format::
@@ -34,7 +34,7 @@ import random
 from operator import mul as _mul
 from dataclasses import dataclass
 
-from engine.errors import InvalidIdError
+from engine.model.errors import InvalidIdError
 
 __all__ = [
     "ALPHABET", "MAX_TABLE_NUMBER", "ID_LENGTHS", "DecodedId", "encode_id", "decode_id", "table_number_of",

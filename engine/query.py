@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
 from engine.catalog import BY_CREATION_TIME, IndexInfo
-from engine.errors import QueryError
-from engine.types import Interval, key_successor
+from engine.model.errors import QueryError
+from engine.model.types import Interval, key_successor
 
 
 class ScanSource(Protocol):
@@ -104,7 +104,7 @@ class IndexRange:
 
     def interval(self) -> Interval:
         for v in [*self._eq, *(b[0] for b in (self._lower, self._upper) if b is not None)]:
-            from engine import values
+            from engine.model import values
 
             values.validate_value(v)
         return self._codec.range_interval(tuple(self._eq), self._lower, self._upper)

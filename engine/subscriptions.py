@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.log.write_window import WindowCommit, WriteWindow
-from engine.types import Timestamp
+from engine.model.types import Timestamp
 
 #: Runs a query function at the newest snapshot: returns (result, read_set, ts).
 QueryRunner = Callable[[Callable[..., Any], tuple], tuple[Any, Any, Timestamp]]

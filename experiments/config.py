@@ -11,7 +11,8 @@ File layout (every table optional except ``workload``)::
     [run]       threads, mode ("threads" | "processes"), ops (total) or duration_s, seed, repeats,
                 targets (["ripple"], ["ripple", "sqlite"]), host ("direct" | "reference" | "wasm"),
                 warmup_ops
-    [engine]    engine.DatabaseConfig fields: persistence, index, impl, durability, max_retries, ...
+    [engine]    engine.DatabaseConfig fields: persistence, index, impl, durability, retry, ...
+                (``retry = {optimistic_attempts = 5, fallback = "fail"}`` measures raw OCC aborts)
     [sweep]     "dotted.path" = [values...]: the cartesian product of all lists is run, one point each;
                 a value that is a table is merged into the table at that path (e.g. "engine" =
                 [{persistence = "memory"}, {persistence = "lmdb"}])
@@ -159,7 +160,4 @@ def engine_config(cfg: dict) -> Any:
         raise ValueError(f"unknown [engine] fields {sorted(bad)}; valid: {sorted(known)}")
     if "seed" not in eng:
         eng["seed"] = cfg["run"]["seed"]
-    for k in ("retry_backoff_ms",):
-        if k in eng:
-            eng[k] = tuple(eng[k])
-    return DatabaseConfig(**eng)
+    return DatabaseConfig(**eng)   # a ``retry`` table becomes an engine.RetryPolicy

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.errors import ConflictError
+from engine.model.errors import ConflictError
 from experiments.workloads.base import Op
 
 

@@ -26,7 +26,7 @@ raise ``TypeError`` here where the reference would accept them into its state.
 """
 from cpython.number cimport PyNumber_Index
 
-from engine.types import MAX_TIMESTAMP
+from engine.model.types import MAX_TIMESTAMP
 
 ctypedef unsigned long long u64
 

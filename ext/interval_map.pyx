@@ -29,7 +29,7 @@ from libc.string cimport memcmp, memcpy
 
 import random
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 cdef extern from "Python.h":
     char* _BYTES_STR "PyBytes_AS_STRING" (PyObject*)

@@ -26,7 +26,7 @@ from libc.string cimport memcmp, memcpy
 
 from operator import itemgetter
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 cdef extern from "Python.h":
     char* _BYTES_STR "PyBytes_AS_STRING" (PyObject*)

@@ -26,8 +26,8 @@ import struct
 from operator import itemgetter
 
 from engine.encoding import UNDEFINED
-from engine.errors import IndexKeyTooLargeError, InvalidValueError
-from engine.types import Interval, prefix_end
+from engine.model.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.types import Interval, prefix_end
 
 
 cdef extern from "Python.h":

@@ -40,9 +40,9 @@ from cpython.ref cimport PyObject
 from cpython.tuple cimport PyTuple_CheckExact, PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.string cimport memcmp
 
-from engine.errors import DatabaseClosedError, IndexKeyTooLargeError
+from engine.model.errors import DatabaseClosedError, IndexKeyTooLargeError
 from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, IndexWrite, scan_by_batches
-from engine.types import MAX_TIMESTAMP, Interval, Timestamp
+from engine.model.types import MAX_TIMESTAMP, Interval, Timestamp
 
 cdef extern from "Python.h":
     # Declared without an exception spec: the callers test PyErr_Occurred() themselves and fall back.

@@ -30,10 +30,10 @@ from cpython.list cimport PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.string cimport memcmp, memcpy
 
-from engine.errors import DatabaseClosedError, PersistenceError
+from engine.model.errors import DatabaseClosedError, PersistenceError
 from engine.index.base import SCAN_BATCH, IndexConfig, scan_by_batches
 from engine.index.mem_btree import MAX_INDEX_ID, MAX_KEY_BYTES, validate_batch
-from engine.types import MAX_TIMESTAMP, Interval, Timestamp
+from engine.model.types import MAX_TIMESTAMP, Interval, Timestamp
 
 ctypedef unsigned long long u64
 ctypedef unsigned int u32

@@ -37,7 +37,7 @@ from libc.string cimport memcpy
 import dataclasses
 import zlib
 
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
 from engine.persistence.base import CommitRecord, DocumentWrite
 
 cdef extern from "Python.h":

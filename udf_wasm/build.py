@@ -1,7 +1,7 @@
 """Build an app into a WebAssembly component and cache it by content hash.
 
-``build_app(app_dir)`` stages the app's files, the SDK (``ripple``), the engine modules the SDK uses
-(``engine.{types,errors,values,schema}``: standard library only) and the guest main
+``build_app(app_dir)`` stages the app's files, the SDK (``ripple``), the engine's model layer (the whole
+``engine.model`` package, standard library only, under an ``engine`` package of its own) and the guest main
 (``guest/ripple_guest.py``) into a fresh folder, runs ``componentize-py --stub-wasi`` for the ``app``
 world of ``wit/ripple.wit`` (WASI stubbed: no clock, entropy, files or network in the guest), compiles
 the component with the host's wasmtime engine and serialises it (``.cwasm``).
@@ -27,16 +27,20 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from engine.errors import FunctionError
 from engine.functions.loader import app_files, app_hash, function_modules
+from engine.model.errors import FunctionError
 
 ROOT = Path(__file__).resolve().parent
 WIT_DIR = ROOT / "wit"
 GUEST_MAIN = ROOT / "guest" / "ripple_guest.py"
 SDK_DIR = ROOT / "sdk" / "ripple"
-ENGINE_DIR = ROOT.parent / "engine"
-#: Engine modules bundled into the guest; each must import only the standard library and these.
-GUEST_ENGINE_MODULES = ("__init__.py", "types.py", "errors.py", "values.py", "schema.py")
+#: The only part of the engine bundled into the guest: the whole package, whatever files it has. Each of
+#: its modules imports only the standard library and ``engine.model`` (enforced by the import-linter
+#: contracts and ``tests/unit/test_model_independence.py``), so it runs in the guest unchanged.
+MODEL_DIR = ROOT.parent / "engine" / "model"
+#: The guest's ``engine/__init__.py``: an empty parent package, so the host's (which imports more of the
+#: engine lazily) never enters the component.
+GUEST_ENGINE_INIT = '"""The engine as bundled into a guest: only the ``engine.model`` package."""\n'
 WORLD = "app"
 
 
@@ -56,17 +60,24 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "ripple" / "components"
 
 
+def _python_files(package: Path) -> list[Path]:
+    return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def model_files() -> list[Path]:
+    """Every file of ``engine.model`` that the guest bundles (caches excluded), sorted. O(files)."""
+    return sorted(p for p in MODEL_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 def _sdk_files() -> list[Path]:
-    files = sorted(p for p in SDK_DIR.rglob("*.py") if "__pycache__" not in p.parts)
-    files += [ENGINE_DIR / m for m in GUEST_ENGINE_MODULES]
-    files += [GUEST_MAIN, *sorted(WIT_DIR.glob("*.wit"))]
-    return files
+    return [*_python_files(SDK_DIR), *model_files(), GUEST_MAIN, *sorted(WIT_DIR.glob("*.wit"))]
 
 
 def build_key(app_dir: str | os.PathLike, engine_settings: str) -> str:
     h = hashlib.sha256()
     for f in _sdk_files():
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
+        h.update(f.relative_to(ROOT.parent).as_posix().encode() + b"\0" + f.read_bytes())
+    h.update(GUEST_ENGINE_INIT.encode())
     for pkg in ("componentize-py", "wasmtime"):
         h.update(pkg.encode() + metadata.version(pkg).encode())
     h.update(engine_settings.encode())
@@ -84,13 +95,22 @@ def stage(app_dir: str | os.PathLike, into: Path) -> list[str]:
     if not (into / "ripple_app" / "__init__.py").exists():
         (into / "ripple_app" / "__init__.py").write_text("")
     shutil.copytree(SDK_DIR, into / "ripple", ignore=shutil.ignore_patterns("__pycache__"))
-    (into / "engine").mkdir()
-    for m in GUEST_ENGINE_MODULES:
-        shutil.copyfile(ENGINE_DIR / m, into / "engine" / m)
+    stage_model(into)
     shutil.copyfile(GUEST_MAIN, into / "ripple_guest.py")
     modules = function_modules(app)
     (into / "ripple_manifest.py").write_text(f"MODULES = {modules!r}\n")
     return modules
+
+
+def stage_model(into: Path) -> Path:
+    """Lay out ``engine/__init__.py`` (the guest's empty parent package) and a copy of the whole
+    ``engine.model`` package under *into*; returns ``into / "engine"``. This is exactly the engine code a
+    guest gets, so the independence test imports it from the same layout."""
+    engine_dir = into / "engine"
+    engine_dir.mkdir(parents=True)
+    (engine_dir / "__init__.py").write_text(GUEST_ENGINE_INIT)
+    shutil.copytree(MODEL_DIR, engine_dir / "model", ignore=shutil.ignore_patterns("__pycache__"))
+    return engine_dir
 
 
 def componentize(staged: Path, out_wasm: Path) -> None:

@@ -1,6 +1,6 @@
 """Ripple's Python client for the Convex sync protocol (asyncio): ``RippleClient``.
 
-Who may call it: anyone. It depends on ``engine.values`` and ``engine.errors`` only (plus the
+Who may call it: anyone. It depends on ``engine.model.values`` and ``engine.model.errors`` only (plus the
 ``websockets`` package), so it runs against any Ripple or Convex-protocol server. See
 ``engine.client.sync_client`` for the guarantees.
 """

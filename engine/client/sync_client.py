@@ -2,7 +2,7 @@
 notebooks and tests: ``async with RippleClient(url) as c: await c.query(...)``.
 
 Who may call it: anyone (applications, ``bench/``, notebooks, tests). It imports only the value codec
-(``engine.values``) and the error classes (``engine.errors``); never the server, ``udf_wasm``, ``tests``
+(``engine.model.values``) and the error classes (``engine.model.errors``); never the server, ``udf_wasm``, ``tests``
 or ``bench``.
 
 Invariants:
@@ -27,7 +27,7 @@ Invariants:
   ``ConnectionLost`` (actions are not idempotent; npm does the same); one issued while disconnected is
   sent after the reconnect.
 
-Values are Ripple's (``engine.values``): a Python ``int`` is an int64 (``{"$integer": ...}``) and a
+Values are Ripple's (``engine.model.values``): a Python ``int`` is an int64 (``{"$integer": ...}``) and a
 ``float`` a float64, unlike the official Python client, which turns ``int`` into float64.
 
 Timing hooks for load generation: ``on_transition(TransitionInfo)`` is called for every Transition with
@@ -53,8 +53,8 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import connect as _ws_connect
 
-from engine.errors import ConvexError, RippleError
-from engine.values import from_json, to_json
+from engine.model.errors import ConvexError, RippleError
+from engine.model.values import from_json, to_json
 
 ZERO_TS = "AAAAAAAAAAA="
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from engine.types import MAX_TIMESTAMP, Timestamp
+from engine.model.types import MAX_TIMESTAMP, Timestamp
 
 ABI = "hlc/1"
 

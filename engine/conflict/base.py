@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from engine.types import Timestamp
+from engine.model.types import Timestamp
 
 
 class Verdict(enum.Enum):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import random
 from typing import Any, Iterable
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 ABI = "interval_map/1"
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any, Iterable, Sequence
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 ABI = "interval_set/1"
 

@@ -27,7 +27,9 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from engine import _impl, ids, values
+from engine import _impl, ids
+
+from engine.model import values
 from engine.catalog import Catalog, CatalogChange, CatalogHistory, CatalogVersion
 from engine.clock.hlc import PhysicalClock
 from engine.conflict.base import Verdict
@@ -37,7 +39,7 @@ from engine.database.records import LogEntry, MutationOutcome, Stats, Version, V
 from engine.database.recovery import IndexMaintainer
 from engine.database.runner import MutationRunner
 from engine.documents import DocumentKeys
-from engine.errors import DatabaseClosedError, InvalidIdError, RippleError, TooOldError
+from engine.model.errors import DatabaseClosedError, InvalidIdError, RippleError, TooOldError
 from engine.hooks import NO_HOOKS, Hooks
 from engine.index.base import IndexConfig
 from engine.index.registry import INDEX_KERNELS, open_index_store
@@ -48,7 +50,7 @@ from engine.subscriptions import SubscriptionHandle, SubscriptionManager
 from engine.txn.committer import CommitOutcome, Committer, CommitterConfig
 from engine.txn.read_set import ReadSet
 from engine.txn.transaction import FinalTransaction, Transaction, TxnContext
-from engine.types import Timestamp
+from engine.model.types import Timestamp
 
 WATERMARK_GLOBAL = "retention_watermark"
 
@@ -166,7 +168,7 @@ class Database:
 
     def validation_context(self) -> Any:
         """Schema validation context over the current catalog (``v.id(table)`` resolves ids)."""
-        from engine.schema import ValidationContext
+        from engine.model.validators import ValidationContext
 
         catalog = self.catalog
 
@@ -317,7 +319,7 @@ class Database:
         validation or key-size error nothing changes. Returns the commit ts, or None when the schema
         changes nothing (no commit is made)."""
         self._check_open()
-        from engine.schema import Schema
+        from engine.model.schema import Schema
 
         if schema is not None and not isinstance(schema, Schema):
             raise TypeError("set_schema takes an engine.define_schema(...) result or None")

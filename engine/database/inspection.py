@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from engine import ids, values
+from engine import ids
+
+from engine.model import values
 from engine.catalog import BY_ID, CATALOG_INDEX_ID, CATALOG_TABLE, CatalogHistory
 from engine.database.records import LogEntry, Version, VerifyReport, WriteView
 from engine.database.recovery import rebuild
 from engine.documents import DocumentKeys, split_by_id_value
 from engine.index.base import IndexConfig
-from engine.types import Interval, Timestamp
+from engine.model.types import Interval, Timestamp
 
 
 def log_entries(persistence: Any, from_ts: Timestamp, to_ts: Timestamp | None) -> Iterator[LogEntry]:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from engine import values
+from engine.model import values
 from engine.catalog import BY_ID, SYSTEM_INDEXES, CatalogChange, CatalogVersion, diff_catalogs
 from engine.documents import DocumentKeys, split_by_id_value
-from engine.errors import SchemaValidationError
-from engine.types import Interval, Timestamp
+from engine.model.errors import SchemaValidationError
+from engine.model.types import Interval, Timestamp
 
 
 def plan_schema_change(current: CatalogVersion, schema: Any) -> CatalogChange:

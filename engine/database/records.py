@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.conflict.base import ConflictInfo, Verdict
-from engine.types import Interval, Timestamp
+from engine.model.types import Interval, Timestamp
 
 
 class AttemptMode(enum.Enum):

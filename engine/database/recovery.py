@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterator
 
-from engine import values
+from engine.model import values
 from engine.catalog import (BY_ID, CATALOG_INDEX_ID, CATALOG_KEY, CATALOG_TABLE, Catalog, CatalogChange,
                             CatalogHistory, CatalogVersion, IndexInfo, decode_catalog, diff_catalogs)
 from engine.documents import DocumentKeys, by_id_value, document_index_writes, split_by_id_value
 from engine import ids
 from engine.persistence.base import CommitRecord
-from engine.types import Timestamp
+from engine.model.types import Timestamp
 
 #: Commits applied per index-store transaction during replay.
 REPLAY_CHUNK = 512
@@ -228,7 +228,7 @@ class IndexMaintainer:
         raw_schema = self._log.get_global(LEGACY_SCHEMA_GLOBAL)
         obj = json.loads(raw_schema) if raw_schema else None
         if obj:
-            from engine.schema import Schema
+            from engine.model.schema import Schema
 
             schema = Schema.from_json(obj)
         return CatalogVersion(Timestamp(0), Catalog.from_json(raw), schema)

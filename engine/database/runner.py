@@ -25,7 +25,7 @@ from typing import Any, Callable
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.config import RetryPolicy
 from engine.database.records import AttemptMode, AttemptRecord, MutationOutcome
-from engine.errors import ConflictError, RippleError
+from engine.model.errors import ConflictError, RippleError
 
 
 class MutationRunner:

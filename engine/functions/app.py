@@ -26,15 +26,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from engine.errors import (ArgumentValidationError, ConvexError, FunctionError, FunctionNotFoundError, InvalidValueError,
+from engine.model.errors import (ArgumentValidationError, ConvexError, FunctionError, FunctionNotFoundError, InvalidValueError,
                            RippleError, SyscallError)
 from engine.functions.config import FunctionsConfig
 from engine.functions.logs import LogBuffer
 from engine.functions.paths import canonical_path
 from engine.functions.spec import FunctionKind, FunctionSpec, Visibility, specs_from_description
 from engine.functions.syscalls import Syscalls
-from engine.schema import ValidationFailure
-from engine.values import from_json, to_json, validate_value
+from engine.model.validators import ValidationFailure
+from engine.model.values import from_json, to_json, validate_value
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from engine.errors import FunctionError
+from engine.model.errors import FunctionError
 
 _FACTORIES: dict[str, "str | Callable[..., Any]"] = {
     "reference": "engine.functions.reference_host:ReferenceHost",

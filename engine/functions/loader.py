@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.errors import FunctionError
+from engine.model.errors import FunctionError
 
 _SKIP_DIRS = {"__pycache__", "node_modules"}
 
@@ -57,11 +57,11 @@ def app_hash(app_dir: str | os.PathLike, *extra: bytes) -> str:
 
 
 def load_schema(app_dir: str | os.PathLike):
-    """The app's ``schema.py`` result (an ``engine.schema.Schema``), or None when the file is absent.
+    """The app's ``schema.py`` result (an ``engine.model.schema.Schema``), or None when the file is absent.
 
     The file must define ``schema`` (or ``default``) as a ``define_schema(...)`` value. Errors in the file
     become a ``FunctionError`` with code ``DeployError`` naming the file."""
-    from engine.schema import Schema
+    from engine.model.schema import Schema
 
     path = Path(app_dir) / "schema.py"
     if not path.exists():

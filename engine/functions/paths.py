@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from engine.errors import FunctionNotFoundError
+from engine.model.errors import FunctionNotFoundError
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

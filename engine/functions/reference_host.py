@@ -19,9 +19,10 @@ import types
 from pathlib import Path
 from typing import Any
 
-from engine.errors import FunctionError, RippleError, error_from_payload, error_payload
 from engine.functions.loader import app_hash, function_modules
 from engine.functions.syscalls import ALL_SYSCALLS, CAPABILITIES, Syscalls, not_available
+from engine.model.error_wire import error_from_payload, error_payload
+from engine.model.errors import FunctionError, RippleError
 
 
 class _Bridge:

@@ -23,9 +23,9 @@ import json
 import threading
 from typing import Any, Callable
 
-from engine.errors import ConvexError, FunctionError, InvalidIdError, RippleError, SyscallError
 from engine.functions.paths import canonical_path
 from engine.functions.spec import FunctionKind
+from engine.model.errors import ConvexError, FunctionError, InvalidIdError, RippleError, SyscallError
 
 TABLE = "_scheduled_functions"
 
@@ -144,7 +144,7 @@ class Scheduler:
         if job is None or job["state"] != "pending":
             return
         path, args = job["name"], json.loads(job["args"])
-        from engine.values import from_json
+        from engine.model.values import from_json
 
         args = from_json(args)
         spec = self.app.functions.get(path)

@@ -1,6 +1,6 @@
 """``FunctionSpec``: what the engine knows about one deployed function, parsed from a host's
 ``describe`` JSON (``[{"path","kind","visibility","args","returns"}]``). Validators are rebuilt with
-``engine.schema.validator_from_json``; a malformed description is a ``FunctionError`` at deploy time.
+``engine.model.validator_json.validator_from_json``; a malformed description is a ``FunctionError`` at deploy time.
 """
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import FunctionError
 from engine.functions.paths import canonical_path
-from engine.schema import SchemaDefinitionError, Validator, validator_from_json
+from engine.model.errors import FunctionError, SchemaDefinitionError
+from engine.model.validator_json import validator_from_json, validator_to_json
+from engine.model.validators import Validator
 
 
 class FunctionKind(enum.Enum):
@@ -34,8 +35,8 @@ class FunctionSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind.value, "visibility": self.visibility.value,
-                "args": None if self.args is None else self.args.to_json(),
-                "returns": None if self.returns is None else self.returns.to_json()}
+                "args": None if self.args is None else validator_to_json(self.args),
+                "returns": None if self.returns is None else validator_to_json(self.returns)}
 
 
 def specs_from_description(description: list[dict[str, Any]]) -> dict[str, FunctionSpec]:

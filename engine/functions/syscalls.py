@@ -3,7 +3,7 @@
 Who may call it: host adapters (the reference host's bridge, the wasm host's component and core
 linkers). One ``Syscalls`` object serves one function invocation (one attempt, for a mutation). Every
 method takes and returns ``str`` (Convex JSON) or plain numbers, and either returns or raises a
-``RippleError`` (which adapters turn into the ABI's error form with ``engine.errors.error_payload``).
+``RippleError`` (which adapters turn into the ABI's error form with ``engine.model.error_wire.error_payload``).
 Anything else escaping is a host bug and fails the call as an internal error.
 
 Capabilities by kind (enforced here as well as by the hosts' linkers, so a bypassed SDK still cannot
@@ -22,9 +22,9 @@ import hashlib
 import json
 from typing import Any, Callable, Protocol
 
-from engine.errors import QueryError, ReadOnlyError, RippleError, SyscallError
 from engine.functions.logs import LogBuffer
-from engine.values import from_json, to_json
+from engine.model.errors import QueryError, ReadOnlyError, RippleError, SyscallError
+from engine.model.values import from_json, to_json
 
 _QUERY_KEYS = {"table", "index", "eq", "lower", "upper", "order", "limit", "cursor"}
 

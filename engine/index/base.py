@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Mapping, Protocol, Sequence
 
-from engine.types import Interval, Timestamp, key_successor
+from engine.model.types import Interval, Timestamp, key_successor
 
 #: One index write: (key, new value bytes) or (key, None) for a tombstone.
 IndexWrite = tuple[bytes, "bytes | None"]

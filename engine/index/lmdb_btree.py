@@ -55,10 +55,10 @@ from typing import Any, Iterator, Sequence
 
 import lmdb
 
-from engine.errors import DatabaseClosedError, PersistenceError
 from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, scan_by_batches
 from engine.index.mem_btree import MAX_INDEX_ID, MAX_KEY_BYTES, _check_index_id, validate_batch
-from engine.types import MAX_TIMESTAMP, Interval, Timestamp
+from engine.model.errors import DatabaseClosedError, PersistenceError
+from engine.model.types import MAX_TIMESTAMP, Interval, Timestamp
 
 #: On-disk format marker, stored in ``meta`` and checked at open. Bump on any layout change.
 FORMAT = b"ripple.lmdb-btree/1"

@@ -38,9 +38,9 @@ import threading
 from bisect import bisect_left
 from typing import Any, Iterator, Sequence
 
-from engine.errors import DatabaseClosedError, IndexKeyTooLargeError
 from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, IndexWrite, scan_by_batches
-from engine.types import MAX_TIMESTAMP, Interval, Timestamp
+from engine.model.errors import DatabaseClosedError, IndexKeyTooLargeError
+from engine.model.types import MAX_TIMESTAMP, Interval, Timestamp
 
 #: Kernel ABI shared with the Cython twin ``engine._native.mvcc``; bump on any semantic change.
 ABI = "mvcc/1"

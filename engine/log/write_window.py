@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Hashable, Iterable, Iterator, Mapping, Sequence
 
 from engine.conflict.base import COMMIT, CheckResult, ConflictInfo, Verdict
-from engine.types import Timestamp
+from engine.model.types import Timestamp
 
 
 @dataclass(frozen=True, slots=True)

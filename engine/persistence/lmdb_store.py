@@ -39,14 +39,14 @@ from typing import Any, Iterable, Iterator
 
 import lmdb
 
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
+from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
 from engine.persistence.memory import (
     OpGate, check_ts, encode_batch, global_key, global_value, log_bounds, refuse_below, require_path,
     snapshot_stop,
 )
 from engine.persistence import record as reference_codec
-from engine.types import MAX_TIMESTAMP, Timestamp
 
 _KEY = struct.Struct(">Q")
 _META_MAX_TS = b"max_ts"

@@ -26,10 +26,10 @@ import os
 import threading
 from typing import Any, Iterable, Iterator
 
-from engine.errors import DatabaseClosedError, PersistenceError
+from engine.model.errors import DatabaseClosedError, PersistenceError
+from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
 from engine.persistence import record as reference_codec
-from engine.types import MAX_TIMESTAMP, Timestamp
 
 #: Longest global name, in UTF-8 bytes. LMDB's default key limit; enforced by every strategy so a name
 #: accepted by one is accepted by all.

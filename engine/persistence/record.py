@@ -42,7 +42,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
 from engine.persistence.base import CommitRecord, DocumentWrite
 
 ABI = "record/1"

@@ -44,14 +44,14 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
+from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
 from engine.persistence.memory import (
     OpGate, check_ts, encode_batch, global_key, global_value, log_bounds, refuse_below, require_path,
     snapshot_stop,
 )
 from engine.persistence import record as reference_codec
-from engine.types import MAX_TIMESTAMP, Timestamp
 
 FILENAME = "ripple.sqlite3"
 FORMAT_TAG = b"ripple-persistence-sqlite/1"

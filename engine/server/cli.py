@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import FunctionError, RippleError
+from engine.model.errors import FunctionError, RippleError
 
 
 def _parse_env(pairs: list[str] | None) -> dict[str, str]:
@@ -109,7 +109,7 @@ def run(args: Any) -> int:
     if args.app:
         import engine
         from engine.functions import FunctionsConfig
-        from engine.values import from_json, to_clean_json
+        from engine.model.values import from_json, to_clean_json
 
         db = engine.open_database(args.data) if args.data else engine.open_database(None)
         try:
@@ -163,7 +163,7 @@ def _user_tables(db: Any) -> list[str]:
 
 def export(args: Any) -> int:
     import engine
-    from engine.values import to_json
+    from engine.model.values import to_json
 
     db = engine.open_database(args.data)
     out = Path(args.out)
@@ -196,7 +196,7 @@ def _remap(value: Any, ids: dict[str, str]) -> Any:
 
 def import_(args: Any) -> int:
     import engine
-    from engine.values import from_json
+    from engine.model.values import from_json
 
     src = Path(args.src)
     meta = json.loads((src / "_meta.json").read_text())

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.values import from_json, to_json
+from engine.model.values import from_json, to_json
 
 DEDUP_TABLE = "_session_requests"
 

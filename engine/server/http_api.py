@@ -18,10 +18,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from engine.errors import ConflictError, ConvexError, RippleError
 from engine.functions.paths import canonical_path
+from engine.model.errors import ConflictError, ConvexError, RippleError
+from engine.model.values import to_json
 from engine.server import wire
-from engine.values import to_json
 
 log = logging.getLogger("ripple.server")
 

@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from engine.model.values import to_json
 from engine.server import wire
-from engine.values import to_json
 
 #: Queue room a session needs for a Transition to be queued this cycle (see invariant 4).
 QUEUE_HEADROOM = 16

@@ -32,11 +32,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import ConflictError, ConvexError, InvalidValueError, RippleError
 from engine.functions.paths import canonical_path
+from engine.model.errors import ConflictError, ConvexError, InvalidValueError, RippleError
+from engine.model.values import to_json
 from engine.server import wire
 from engine.server.query_hub import QueryHub
-from engine.values import to_json
 
 OUT_QUEUE = 256
 

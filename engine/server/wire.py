@@ -11,8 +11,8 @@ import json
 import struct
 from typing import Any
 
-from engine.errors import InvalidValueError
-from engine.values import from_json, to_clean_json, to_json
+from engine.model.errors import InvalidValueError
+from engine.model.values import from_json, to_clean_json, to_json
 
 ZERO_TS = "AAAAAAAAAAA="
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 2000

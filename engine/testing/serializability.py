@@ -149,7 +149,8 @@ def run_program_model(state: dict[str, dict], program: list[tuple], slots: list[
 
 def seed_database(db, slots: int = 4) -> list[str]:
     """Install the ``kv`` schema (index ``by_k`` on ``k``) and insert *slots* documents; their ids."""
-    from engine.schema import define_schema, define_table, v
+    from engine.model.validators import v
+    from engine.model.schema import define_schema, define_table
 
     db.set_schema(define_schema({TABLE: define_table({"k": v.int64(), "v": v.int64()}).index(INDEX, ["k"])}))
     return db.mutate(lambda tx: [tx.insert(TABLE, {"k": i % KEYS, "v": i}) for i in range(slots)], name="seed")

@@ -1,9 +1,9 @@
-"""Hypothesis strategies for ``engine.schema``: random validator trees and values that conform to them.
+"""Hypothesis strategies for ``engine.model.schema``: random validator trees and values that conform to them.
 
 Who may call it: tests only (it imports hypothesis, a test dependency). Engine code never imports it.
 
 Invariants:
-- ``validators()`` only builds trees that ``engine.schema`` accepts (optional only as object fields,
+- ``validators()`` only builds trees that ``engine.model.schema`` accepts (optional only as object fields,
   record keys drawn from string-producing validators, unions non-empty, finite literal floats).
 - ``values_for(x)`` draws only values that ``x.validate(value, "", FAKE_ID_CONTEXT)`` accepts, as long as
   ids are drawn with the default ``fake_ids`` strategy (ids are ``"<table>:<digits>"`` strings, which
@@ -18,20 +18,8 @@ from typing import Any, Callable
 
 from hypothesis import strategies as st
 
-from engine.schema import (
-    INT64_MAX,
-    INT64_MIN,
-    ValidationContext,
-    Validator,
-    _Any,
-    _Array,
-    _Id,
-    _Literal,
-    _Object,
-    _Record,
-    _Union,
-    v,
-)
+from engine.model.validators import ValidationContext, Validator, v
+from engine.model.values import INT64_MAX, INT64_MIN
 
 #: Tables that generated ``v.id(...)`` validators refer to.
 FAKE_TABLES: tuple[str, ...] = ("users", "messages", "channels")
@@ -147,21 +135,21 @@ def values_for(
         return st.none()
     if k == "bytes":
         return st.binary(max_size=8)
-    if isinstance(validator, _Any):
+    if k == "any":
         return convex_values()
-    if isinstance(validator, _Id):
+    if k == "id":
         return id_for_table(validator.table)
-    if isinstance(validator, _Literal):
+    if k == "literal":
         return st.just(validator.value)
-    if isinstance(validator, _Array):
+    if k == "array":
         return st.lists(rec(validator.item), max_size=4)
-    if isinstance(validator, _Object):
+    if k == "object":
         required = {n: rec(f) for n, f in validator.fields.items() if not f.is_optional}
         optional = {n: rec(f.inner) for n, f in validator.fields.items() if f.is_optional}  # type: ignore[attr-defined]
         return st.fixed_dictionaries(required, optional=optional)
-    if isinstance(validator, _Record):
+    if k == "record":
         return st.dictionaries(_record_keys(validator.keys, id_for_table), rec(validator.values), max_size=4)
-    if isinstance(validator, _Union):
+    if k == "union":
         return st.one_of([rec(m) for m in validator.members])
     raise TypeError(f"no value strategy for validator {validator!r}")
 
@@ -169,6 +157,6 @@ def values_for(
 def _record_keys(keys: Validator, id_for_table: Callable[[str], st.SearchStrategy[str]]) -> st.SearchStrategy[str]:
     if keys.kind == "string":
         return field_names
-    if isinstance(keys, _Union):
+    if keys.kind == "union":
         return st.one_of([_record_keys(m, id_for_table) for m in keys.members])
     return values_for(keys, id_for_table)

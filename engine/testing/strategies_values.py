@@ -1,13 +1,13 @@
-"""Hypothesis strategies for Convex values and documents (``engine.values``).
+"""Hypothesis strategies for Convex values and documents (``engine.model.values``).
 
 Who may call it: tests only (unit, differential, contract, system); it imports ``hypothesis``, which the
 engine itself never needs.
 
 Invariants:
-- Every value ``convex_values()`` draws passes ``engine.values.validate_value``: ints within int64, field
+- Every value ``convex_values()`` draws passes ``engine.model.values.validate_value``: ints within int64, field
   names non-empty printable ASCII not starting with "$" (nested names may start with "_"), no lone
   surrogates, nesting depth <= ``MAX_DEPTH``, and containers far below the item/field limits.
-- Every dict ``documents()`` draws passes ``engine.values.validate_document`` (top-level names start with
+- Every dict ``documents()`` draws passes ``engine.model.values.validate_document`` (top-level names start with
   neither "_" nor "$"; it stays far below 1 MiB).
 - Edge cases are drawn deliberately and often: int64 extremes, 2**53 +- 1, every special float (NaN with
   other payloads and sign, +-inf, -0.0, subnormals, the largest finite doubles), empty and non-ASCII
@@ -23,7 +23,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.values import INT64_MAX, INT64_MIN, MAX_DEPTH
+from engine.model.values import INT64_MAX, INT64_MIN, MAX_DEPTH
 
 __all__ = [
     "SPECIAL_FLOATS", "SPECIAL_INTS", "field_names", "user_field_names", "scalars", "convex_values",
@@ -90,7 +90,7 @@ def scalars(small: bool = False) -> st.SearchStrategy[Any]:
 
 
 def value_depth(v: Any) -> int:
-    """Nesting depth as ``engine.values`` counts it: scalar 0, container 1 + deepest element."""
+    """Nesting depth as ``engine.model.values`` counts it: scalar 0, container 1 + deepest element."""
     if isinstance(v, list):
         return 1 + max((value_depth(x) for x in v), default=0)
     if isinstance(v, dict):

@@ -39,12 +39,12 @@ from engine.catalog import (CATALOG_DOC_ID, CATALOG_INDEX_ID, CATALOG_KEY, CATAL
                             CatalogVersion, absent_table_key, encode_catalog)
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.documents import REFERENCE_KEYS, DocumentKeys, by_id_value, document_index_writes
-from engine.errors import PersistenceError, RippleError
+from engine.model.errors import PersistenceError, RippleError
 from engine.log.write_window import KeyWrite, WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, DocumentWrite
 from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.transaction import FinalTransaction
-from engine.types import Timestamp
+from engine.model.types import Timestamp
 
 #: ``_rebase`` verdict: the catalog changed in a way that matters to the transaction.
 _INCOMPATIBLE = object()

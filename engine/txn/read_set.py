@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Callable, Hashable
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 
 class ReadSet:

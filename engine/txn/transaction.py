@@ -26,17 +26,19 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
-from engine import encoding, ids, values
+from engine import encoding, ids
+
+from engine.model import values
 from engine.catalog import (BY_ID, SYSTEM_TABLES, Catalog, CatalogChange, CatalogVersion, IndexInfo, TableInfo, absent_table_key,
                             check_table_name)
 from engine.clock.hlc import to_millis
 from engine.conflict.base import Verdict
 from engine.documents import DocumentKeys, split_by_id_value
-from engine.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
+from engine.model.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
 from engine.index.base import scan_by_batches
 from engine.query import QueryBuilder
 from engine.txn.read_set import ReadSet
-from engine.types import Interval, Timestamp
+from engine.model.types import Interval, Timestamp
 
 __all__ = ["SYSTEM_TABLES", "TxnState", "TxnContext", "CatalogChange", "PendingWrite", "FinalTransaction",
            "Transaction"]
@@ -184,7 +186,7 @@ class Transaction:
 
     def validation_context(self) -> Any:
         """The schema validation context: ``v.id(table)`` resolves ids through this transaction's catalog."""
-        from engine.schema import ValidationContext
+        from engine.model.validators import ValidationContext
 
         return ValidationContext(table_of_id=self._table_name_of_id)
 
@@ -431,7 +433,7 @@ class Transaction:
         simply empty: its system indexes resolve to a placeholder (index id -1) whose reads are recorded
         under ``absent_table_key(table)``, which the table's creation invalidates."""
         from engine.catalog import SYSTEM_INDEXES
-        from engine.errors import UnknownIndexError
+        from engine.model.errors import UnknownIndexError
 
         catalog = self.catalog
         if not catalog.has_table(table):

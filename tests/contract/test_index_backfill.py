@@ -5,7 +5,7 @@ import pytest
 
 from engine.index.base import IndexConfig
 from engine.index.registry import INDEX_STRATEGIES
-from engine.types import Interval
+from engine.model.types import Interval
 
 
 @pytest.fixture(params=sorted(INDEX_STRATEGIES))

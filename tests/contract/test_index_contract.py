@@ -17,11 +17,11 @@ from typing import Any, Callable
 import pytest
 
 from engine._impl import implementations
-from engine.errors import DatabaseClosedError, IndexKeyTooLargeError
 from engine.index.base import IndexConfig, scan_by_batches
 from engine.index.mem_btree import MAX_KEY_BYTES
 from engine.index.registry import INDEX_KERNELS, INDEX_STRATEGIES, open_index_store
-from engine.types import MAX_TIMESTAMP, Interval
+from engine.model.errors import DatabaseClosedError, IndexKeyTooLargeError
+from engine.model.types import MAX_TIMESTAMP, Interval
 
 #: (strategy name, kernel implementation, config.extra): every registered strategy with default settings,
 #: once per built twin of its kernel (``engine._impl.implementations``: "py" always, "cy" when built), the

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from engine.errors import DatabaseClosedError, PersistenceError
+from engine.model.errors import DatabaseClosedError, PersistenceError
+from engine.model.types import MAX_TIMESTAMP
 from engine.persistence.base import CommitRecord, DocumentWrite, PersistenceConfig
 from engine.persistence.registry import DEFAULT_STRATEGY, PERSISTENCE_STRATEGIES, open_persistence
-from engine.types import MAX_TIMESTAMP
 
 STRATEGIES = sorted(PERSISTENCE_STRATEGIES)
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -31,8 +31,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from engine._impl import implementations
 from engine.index.base import IndexConfig, IndexStore, scan_by_batches
+from engine.model.types import Interval
 from engine.testing.models.mvcc import MVCCStoreModel
-from engine.types import Interval
 
 #: (name, factory(directory) -> IndexStore). The directory is fresh per subject and example.
 SubjectFactory = tuple[str, Callable[[str], IndexStore]]

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from engine._impl import implementations
+from engine.model.types import Interval
 from engine.testing.models.conflict import IntervalMapModel
-from engine.types import Interval
 from tests.differential.test_interval_set_stateful import key_lists, probe_keys, small_intervals, small_keys
 
 owners_st = st.integers(0, 5)

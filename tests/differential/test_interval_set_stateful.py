@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine._impl import implementations
+from engine.model.types import Interval, key_successor
 from engine.testing.models.conflict import IntervalSetModel, boundaries
-from engine.types import Interval, key_successor
 
 # ---- strategies (small alphabet so overlaps and touching ends are common) ------------------------
 

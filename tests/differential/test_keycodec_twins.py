@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from engine import encoding as ref
 from engine._impl import implementations
-from engine.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.types import Interval
 from engine.testing.strategies_keys import (
     SPECIAL_FLOATS,
     SPECIAL_INTS,
@@ -37,7 +38,6 @@ from engine.testing.strategies_keys import (
     key_values,
     values_identical,
 )
-from engine.types import Interval
 
 UNDEFINED = ref.UNDEFINED
 TWINS = {name: mod for name, mod in implementations("keycodec").items() if name != "py"}

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine._impl import implementations
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
 from engine.persistence.base import CommitRecord, DocumentWrite
 
 IMPLS = implementations("record")

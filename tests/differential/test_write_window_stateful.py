@@ -8,7 +8,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from engine._impl import implementations
 from engine.conflict.base import Verdict
 from engine.log.write_window import KeyWrite, WriteWindow
-from engine.types import Interval
+from engine.model.types import Interval
 
 INDEXES = ["t.by_id", "t.by_x", "u.by_id"]
 small_keys = st.lists(st.sampled_from([b"\x00", b"a", b"b", b"\xff"]), min_size=0, max_size=3).map(b"".join)

@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from engine.cli import main
-from engine.errors import FunctionError
 from engine.functions.hosts import make_host
+from engine.model.errors import FunctionError
 
 from tests.functions.conftest import CACHE_DIR, KITCHEN, functions_config, open_db
 

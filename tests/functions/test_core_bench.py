@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine.errors import ConvexError, RippleError
-from engine.values import values_equal
 from engine.functions import FunctionsConfig
+from engine.model.errors import ConvexError, RippleError
+from engine.model.values import values_equal
 
 from tests.functions.conftest import open_db
 

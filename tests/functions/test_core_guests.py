@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine.errors import ConvexError, FunctionError
 from engine.functions import FunctionsConfig
+from engine.model.errors import ConvexError, FunctionError
 from udf_wasm.core.build import build_app, sources
 
 from tests.functions.conftest import open_db

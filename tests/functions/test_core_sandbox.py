@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConvexError, FunctionError, FunctionNotFoundError
 from engine.functions import FunctionsConfig
 from engine.functions.syscalls import ALL_SYSCALLS, derive_seed
+from engine.model.errors import ConvexError, FunctionError, FunctionNotFoundError
 
 from tests.functions.conftest import open_db
 

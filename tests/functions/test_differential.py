@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine.errors import ConvexError, RippleError
-from engine.values import values_equal
+from engine.model.errors import ConvexError, RippleError
+from engine.model.values import values_equal
 
 from tests.functions.conftest import KITCHEN, functions_config, open_db
 

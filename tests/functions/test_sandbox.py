@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from engine.errors import FunctionError
+from engine.model.errors import FunctionError
 
 from tests.functions.conftest import KITCHEN, functions_config, open_db
 

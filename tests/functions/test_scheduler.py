@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.errors import FunctionError, ReadOnlyError
+from engine.model.errors import FunctionError, ReadOnlyError
 
 from tests.functions.conftest import deterministic_clock, functions_config
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import ArgumentValidationError, ConvexError, FunctionError, FunctionNotFoundError
-from engine.values import values_equal
+from engine.model.errors import ArgumentValidationError, ConvexError, FunctionError, FunctionNotFoundError
+from engine.model.values import values_equal
 
 from tests.functions.conftest import KITCHEN, functions_config
 

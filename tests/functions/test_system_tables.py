@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import InvalidValueError, ReadOnlyError
+from engine.model.errors import InvalidValueError, ReadOnlyError
 
 from tests.functions.conftest import open_db
 

@@ -23,7 +23,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from engine.index.base import IndexConfig
 from engine.index.mem_btree import MemBTreeIndex, MemBTreeStore
-from engine.types import Interval, Timestamp
+from engine.model.types import Interval, Timestamp
 from tests.differential.test_index_stateful import make_machine
 
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from engine._impl import implementations
-from engine.types import Interval
+from engine.model.types import Interval
 from tests.differential.test_interval_map_stateful import make_interval_map_machine
 from tests.differential.test_interval_set_stateful import make_interval_set_machine
 

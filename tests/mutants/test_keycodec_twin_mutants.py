@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from engine import encoding as ref
 from engine._impl import implementations
-from engine.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.errors import IndexKeyTooLargeError, InvalidValueError
 from tests.differential.test_keycodec_twins import PROPERTIES, make_properties
 
 BASE = implementations("keycodec").get("cy", ref)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from engine._impl import implementations
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
 from engine.persistence.base import CommitRecord, DocumentWrite
 from tests.differential import test_record_twins as diff
 

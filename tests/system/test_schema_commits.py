@@ -16,7 +16,7 @@ import pytest
 import engine
 from engine import define_schema, define_table, v
 from engine.conflict.base import Verdict
-from engine.errors import IndexKeyTooLargeError, UnknownIndexError
+from engine.model.errors import IndexKeyTooLargeError, UnknownIndexError
 
 STRATEGIES = [("memory", "mem-btree"), ("lmdb", "lmdb-btree"), ("sqlite", "mem-btree")]
 WAIT = 20.0
@@ -101,7 +101,7 @@ def test_write_window_sees_a_dropped_index_as_a_write_of_its_whole_range(tmp_pat
     from engine.catalog import CATALOG_TABLE
     from engine.log.write_window import WriteWindow
     from engine.conflict.interval_set import IntervalSet
-    from engine.types import Interval, Timestamp
+    from engine.model.types import Interval, Timestamp
 
     w = WriteWindow()
     w.append(Timestamp(10), "schema change", [], whole=[(7, "t.by_x")])

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine import values
 from engine.clock.hlc import FakePhysicalClock
+from engine.model import values
 from engine.testing.serializability import INDEX, TABLE, TxnRun, program_strategy, run_op_real, seed_database
 
 QUERIES = {

@@ -10,11 +10,10 @@ from bench import conftest as bench_conftest
 from bench import report
 from bench import test_macro_engine as macro
 from bench import test_micro_kernels as micro
-from engine.conflict import interval_map as ref_map
-from engine.conflict import interval_set as ref_set
+from engine.conflict import interval_map as ref_map, interval_set as ref_set
 from engine.index.base import IndexConfig
 from engine.index.mem_btree import MemBTreeStore
-from engine.types import Interval
+from engine.model.types import Interval
 
 
 def _fake_pytest_benchmark() -> dict:

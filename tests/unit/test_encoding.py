@@ -31,7 +31,8 @@ from engine.encoding import (
     range_interval,
     split_index_key,
 )
-from engine.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.errors import IndexKeyTooLargeError, InvalidValueError
+from engine.model.types import Interval
 from engine.testing.strategies_keys import (
     key_elements,
     key_tuples,
@@ -40,7 +41,6 @@ from engine.testing.strategies_keys import (
     small_key_values,
     values_identical,
 )
-from engine.types import Interval
 
 
 def sign(x: int) -> int:

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import ids
-from engine.errors import InvalidIdError, RippleError
 from engine.ids import ALPHABET, MAX_TABLE_NUMBER, DecodedId, IdGenerator, decode_id, encode_id
+from engine.model.errors import InvalidIdError, RippleError
 
 VINT_BOUNDARIES = [1, 2, 127, 128, 129, 16383, 16384, 2 ** 21 - 1, 2 ** 21, 2 ** 28 - 1, 2 ** 28, MAX_TABLE_NUMBER]
 TABLE_NUMBERS = st.one_of(st.integers(1, MAX_TABLE_NUMBER), st.sampled_from(VINT_BOUNDARIES), st.integers(1, 300))

@@ -1,60 +1,83 @@
-"""Dependencies point down: the engine never imports udf_wasm, tests, bench or experiments, and the
-storage layers never import the layers above them."""
+"""The package layer rules: every import-linter contract in ``pyproject.toml`` holds, and the contracts name
+every package under ``engine/``.
+
+The contracts themselves live in ``[tool.importlinter]`` (layers bottom-up, the model layer standing
+alone, the engine never importing udf_wasm/tests/bench/experiments or the web stack, udf_wasm using only
+the model layer and the functions ABI, no sibling cycles). This test runs import-linter on them in a
+fresh interpreter (its graph builder reads ``sys.path``, which must hold this checkout first) and prints
+the broken contracts with the import chains that break them.
+
+Layers contracts declare ``exhaustive = true``, so a new package under ``engine/`` that no layer lists
+breaks them; forbidden contracts list packages one by one, so ``test_contracts_name_every_package``
+checks those lists against the folder tree.
+"""
 from __future__ import annotations
 
-import ast
+import os
 import pathlib
+import subprocess
+import sys
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+PYPROJECT = ROOT / "pyproject.toml"
 
-# module prefix -> prefixes it must not import
-FORBIDDEN = {
-    "engine": ("udf_wasm", "tests", "bench", "experiments", "engine.testing"),
-    "engine.types": ("engine.",),
-    "engine.persistence": ("engine.txn", "engine.index", "engine.conflict", "engine.log", "engine.database",
-                           "engine.subscriptions", "engine.query"),
-    "engine.index": ("engine.txn", "engine.persistence", "engine.log", "engine.database", "engine.subscriptions",
-                     "engine.query"),
-    "engine.conflict": ("engine.txn", "engine.persistence", "engine.index", "engine.log", "engine.database"),
-    "engine.log": ("engine.txn", "engine.persistence", "engine.index", "engine.database"),
-    "engine.clock": ("engine.txn", "engine.persistence", "engine.index", "engine.database"),
-    "engine.encoding": ("engine.txn", "engine.persistence", "engine.index", "engine.database"),
-    "engine.values": ("engine.txn", "engine.persistence", "engine.index", "engine.database"),
-    "engine.txn": ("engine.database", "engine.subscriptions"),
-}
+#: The functions modules that make up the ABI a host implements (what udf_wasm may import).
+FUNCTIONS_ABI = {"loader", "paths", "syscalls"}
+
+_RUN = """
+import sys
+from importlinter.cli import lint_imports
+sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))
+"""
 
 
-def imports_of(path: pathlib.Path) -> set[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)
-    return found
+def _contracts() -> dict[str, dict]:
+    config = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]
+    return {c["id"]: c for c in config["contracts"]}
 
 
-def module_name(path: pathlib.Path) -> str:
-    rel = path.relative_to(ROOT).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
+def _children(package: str) -> set[str]:
+    """Dotted names of the direct child modules and packages of *package*, from the folder tree."""
+    folder = ROOT.joinpath(*package.split("."))
+    names = {p.stem for p in folder.glob("*.py") if p.name != "__init__.py"}
+    names |= {p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    return {f"{package}.{n}" for n in names}
 
 
-def test_engine_imports_point_down_only():
-    violations = []
-    files = [p for p in (ROOT / "engine").rglob("*.py") if "testing" not in p.parts]
-    assert len(files) > 20
-    for path in files:
-        mod = module_name(path)
-        for imp in imports_of(path):
-            for prefix, banned in FORBIDDEN.items():
-                if mod == prefix or mod.startswith(prefix + "."):
-                    for b in banned:
-                        if imp == b.rstrip(".") or imp.startswith(b if b.endswith(".") else b + ".") or imp == b:
-                            if not imp.startswith(mod):
-                                violations.append(f"{mod} imports {imp}")
-    assert not violations, "\n".join(sorted(set(violations)))
+def test_every_import_linter_contract_is_kept():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "COLUMNS": "250"}  # one line per contract name in the summary
+    proc = subprocess.run([sys.executable, "-c", _RUN, str(PYPROJECT)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert "Contracts:" in out, f"import-linter did not run its contracts:\n{out}"
+    broken = [line for line in out.splitlines() if line.rstrip().endswith("BROKEN")]
+    detail = out[out.find("Broken contracts"):] if "Broken contracts" in out else out
+    assert proc.returncode == 0, f"{len(broken)} broken import-linter contract(s):\n" + "\n".join(broken) + \
+        "\n\n" + detail
+
+
+def test_contracts_name_every_package():
+    contracts = _contracts()
+    engine = _children("engine")
+    assert {"engine.model", "engine.txn", "engine.server"} <= engine  # the tree walk found the packages
+
+    model = contracts["model-independent"]
+    missing = engine - {"engine.model"} - set(model["forbidden_modules"])
+    assert not missing, f"model-independent must forbid these too: {sorted(missing)}"
+
+    embedded = contracts["embedded-no-web"]
+    expected = engine - {"engine.server", "engine.client", "engine.cli"}
+    assert set(embedded["source_modules"]) == expected, \
+        f"embedded-no-web sources differ: missing {sorted(expected - set(embedded['source_modules']))}, " \
+        f"extra {sorted(set(embedded['source_modules']) - expected)}"
+
+    udf = contracts["udf-wasm-abi-only"]
+    allowed = {"engine.model", "engine.functions"} | {f"engine.functions.{m}" for m in FUNCTIONS_ABI}
+    should_forbid = (engine | _children("engine.functions")) - allowed
+    missing = should_forbid - set(udf["forbidden_modules"])
+    assert not missing, f"udf-wasm-abi-only must forbid these too: {sorted(missing)}"
+
+    for cid in ("engine-layers", "model-dag", "udf-wasm-layers"):
+        assert contracts[cid].get("exhaustive") is True, f"{cid} must be exhaustive so new packages are covered"

@@ -14,7 +14,7 @@ import zlib
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.errors import PersistenceError
+from engine.model.errors import PersistenceError
 from engine.persistence.base import CommitRecord, DocumentWrite
 from engine._impl import implementations
 

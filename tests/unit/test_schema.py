@@ -1,4 +1,4 @@
-"""Unit tests for engine.schema: validators, table definitions, schemas and their JSON form.
+"""Unit tests for engine.model.schema: validators, table definitions, schemas and their JSON form.
 
 Covers: each validator's accept/reject boundaries (1 vs 1.0 vs True, bytes vs str, None vs missing),
 failure paths and messages for nested values, describe() texts, JSON round trips (hypothesis over random
@@ -14,22 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import RippleError, SchemaValidationError
-from engine.schema import (
-    DEFAULT_CONTEXT,
-    MISSING,
-    IndexDefinition,
-    Schema,
-    SchemaDefinitionError,
-    TableDefinition,
-    ValidationContext,
-    ValidationFailure,
-    Validator,
-    define_schema,
-    define_table,
-    v,
-    validator_from_json,
-)
+from engine.model.errors import RippleError, SchemaDefinitionError, SchemaValidationError
+from engine.model.schema import IndexDefinition, Schema, TableDefinition, define_schema, define_table
+from engine.model.validator_json import validator_from_json, validator_to_json
+from engine.model.validators import DEFAULT_CONTEXT, MISSING, ValidationContext, ValidationFailure, Validator, v
 from engine.testing.strategies_schema import (
     FAKE_ID_CONTEXT,
     document_validators,
@@ -413,17 +401,17 @@ def test_describe(validator, text):
 
 @given(validators())
 def test_validator_json_round_trip(validator):
-    data = validator.to_json()
+    data = validator_to_json(validator)
     through_text = json.loads(json.dumps(data))  # must be plain JSON
     back = validator_from_json(through_text)
     assert back == validator
-    assert back.to_json() == data
+    assert validator_to_json(back) == data
     assert back.describe() == validator.describe()
 
 
 def test_literal_json_keeps_kind():
     for lit in (1, 1.0, True, "1", 2**62 + 1, -0.0):
-        back = validator_from_json(json.loads(json.dumps(v.literal(lit).to_json())))
+        back = validator_from_json(json.loads(json.dumps(validator_to_json(v.literal(lit)))))
         assert back == v.literal(lit)
         assert type(back.value) is type(lit) and back.value == lit  # type: ignore[attr-defined]
 

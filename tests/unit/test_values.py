@@ -1,4 +1,4 @@
-"""Properties of the Convex value model (``engine.values``).
+"""Properties of the Convex value model (``engine.model.values``).
 
 The backbone: Convex JSON and the storage encoding invert exactly (int vs float, -0.0, NaN, bytes, field
 order survive); plain JSON numbers are float64; every limit holds exactly at its boundary and fails one
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine import values as V
 from engine.encoding import UNDEFINED, encode_key
-from engine.errors import InvalidValueError, RippleError
+from engine.model import values as V
+from engine.model.errors import InvalidValueError, RippleError
 from engine.testing.strategies_values import (
     SPECIAL_FLOATS,
     SPECIAL_INTS,

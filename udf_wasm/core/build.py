@@ -32,7 +32,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from engine.errors import FunctionError
+from engine.model.errors import FunctionError
 
 ROOT = Path(__file__).resolve().parent.parent
 C_SDK_DIR = ROOT / "guests" / "c"

@@ -37,8 +37,8 @@ from typing import Any
 
 from wasmtime import FuncType, MemoryType
 
-from engine.errors import FunctionError, SyscallError
 from engine.functions.paths import canonical_path
+from engine.model.errors import FunctionError, SyscallError
 from udf_wasm.core import runtime as rt
 from udf_wasm.core.build import build_app
 from udf_wasm.core.linking import Frame, GuestTrap, Linkers, check_imports, enter, leave, link_plan

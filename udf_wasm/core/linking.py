@@ -26,8 +26,9 @@ from typing import Any, Callable, Iterable
 
 from wasmtime import FuncType
 
-from engine.errors import FunctionError, RippleError, SyscallError, error_payload
 from engine.functions.syscalls import ALL_SYSCALLS, CAPABILITIES, not_available
+from engine.model.error_wire import error_payload
+from engine.model.errors import FunctionError, RippleError, SyscallError
 from udf_wasm.core import runtime as rt
 
 IMPORT_MODULE = "ripple"

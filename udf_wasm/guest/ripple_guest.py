@@ -22,11 +22,11 @@ from wit_world.imports import db_write as _write
 from wit_world.imports import env as _env
 from wit_world.imports import scheduler as _sched
 
-from engine.errors import error_from_payload
+from engine.model.error_wire import error_from_payload
 import ripple  # noqa: F401  (the SDK, imported into the snapshot)
 import ripple._capture  # noqa: F401  (imported lazily by the SDK; no imports may happen during a call)
 import ripple._context  # noqa: F401
-import engine.values  # noqa: F401
+import engine.model.values  # noqa: F401
 from ripple import _functions  # noqa: E402
 import ripple_manifest
 
@@ -133,7 +133,8 @@ for _m in list(_sys.modules.values()):
 def _warm_error_path():
     """Format one traceback and one error payload now: Python imports helpers for both lazily (e.g.
     ``_colorize``), and a lazy import during a call would need the file system."""
-    from engine.errors import ConvexError, error_payload
+    from engine.model.errors import ConvexError
+    from engine.model.error_wire import error_payload
     try:
         raise ConvexError({"warm": [1, 2.5, b"x"]})
     except ConvexError as exc:

@@ -28,8 +28,9 @@ import threading
 import time
 from typing import Any
 
-from engine.errors import RippleError, error_payload
 from engine.functions.syscalls import CAPABILITIES, not_available
+from engine.model.error_wire import error_payload
+from engine.model.errors import RippleError
 
 from udf_wasm.epoch import TICK_S, start_ticker, ticks_for
 KINDS = ("query", "mutation", "action")
@@ -126,7 +127,7 @@ class _WarmSyscalls:
         pass
 
     def get(self, doc_id: str) -> Any:
-        from engine.errors import SyscallError
+        from engine.model.errors import SyscallError
 
         raise SyscallError("NotAvailable", "warm-up")
 

@@ -8,13 +8,13 @@ Who may call it: tests, benchmarks and experiments only; engine code never impor
 
 Invariants: the models keep exactly what they were given (a plain list, nothing merged, nothing
 dropped except empty intervals, which contain no key), and answer every query by a linear scan using
-``Interval.contains`` / ``Interval.overlaps`` from ``engine.types``. There is no cleverness to get wrong.
+``Interval.contains`` / ``Interval.overlaps`` from ``engine.model.types``. There is no cleverness to get wrong.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 __all__ = ["IntervalSetModel", "IntervalMapModel", "boundaries"]
 

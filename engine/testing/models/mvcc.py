@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from engine.types import Interval
+from engine.model.types import Interval
 
 
 class MVCCModel:

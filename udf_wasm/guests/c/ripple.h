@@ -472,7 +472,7 @@ static int64_t ripple_convex_error(rstr message) {
 /* ---- declaring functions ------------------------------------------------------------------------- */
 
 /* The module's description: a JSON array of {"name","kind","visibility"?,"args"?,"returns"?} with
- * validators as engine.schema JSON (null or absent: unchecked). */
+ * validators as engine.model.validator_json JSON (null or absent: unchecked). */
 #define RIPPLE_DESCRIBE(json_literal) \
     RIPPLE_EXPORT("ripple_describe") int64_t ripple_describe(void) { return ripple_pack(RSTR(json_literal)); }
 

@@ -14,7 +14,7 @@ import json
 import random as _random
 from typing import Any, Callable
 
-from engine.values import from_json, to_json
+from engine.model.values import from_json, to_json
 
 _COLLECT_PAGE = 256
 _FILTER_MIN_PAGE = 16
@@ -59,7 +59,7 @@ class IndexRangeBuilder:
 
     def _bound(self, which: str, field: str, value: Any, inclusive: bool) -> "IndexRangeBuilder":
         if getattr(self, which) is not None:
-            from engine.errors import QueryError
+            from engine.model.errors import QueryError
 
             op = "gt or gte" if which == "lower" else "lt or lte"
             raise QueryError(f"an index range takes at most one {'lower' if which == 'lower' else 'upper'} bound ({op})")
@@ -103,7 +103,7 @@ class QueryBuilder:
         self._filters: list[Callable[[dict], Any]] = []
 
     def with_index(self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None) -> "QueryBuilder":
-        from engine.errors import QueryError
+        from engine.model.errors import QueryError
 
         if self._index is not None:
             raise QueryError("with_index() may be called once per query")
@@ -118,7 +118,7 @@ class QueryBuilder:
         return self
 
     def order(self, direction: str) -> "QueryBuilder":
-        from engine.errors import QueryError
+        from engine.model.errors import QueryError
 
         if direction not in ("asc", "desc"):
             raise QueryError(f'order must be "asc" or "desc", got {direction!r}')
@@ -126,7 +126,7 @@ class QueryBuilder:
         return self
 
     def filter(self, predicate: Callable[[dict], Any]) -> "QueryBuilder":
-        from engine.errors import QueryError
+        from engine.model.errors import QueryError
 
         if not callable(predicate):
             raise QueryError("filter() takes a callable doc -> bool")
@@ -168,7 +168,7 @@ class QueryBuilder:
         return iter(self.collect())
 
     def take(self, n: int) -> list[dict]:
-        from engine.errors import QueryError
+        from engine.model.errors import QueryError
 
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise QueryError(f"take() needs a non-negative int, got {n!r}")
@@ -179,7 +179,7 @@ class QueryBuilder:
         return docs[0] if docs else None
 
     def unique(self) -> dict | None:
-        from engine.errors import QueryError
+        from engine.model.errors import QueryError
 
         docs = self._take(2)
         if len(docs) > 1:
@@ -190,7 +190,7 @@ class QueryBuilder:
     def paginate(self, opts: Any = None, cursor: str | None = None) -> PaginationResult:
         """One page: ``paginate({"numItems": n, "cursor": c})`` (Convex's paginationOpts) or
         ``paginate(n, cursor)``. Filters apply within the page (a page may hold fewer than n)."""
-        from engine.errors import QueryError
+        from engine.model.errors import QueryError
 
         if isinstance(opts, dict):
             n, cursor = opts.get("numItems"), opts.get("cursor")
@@ -219,7 +219,7 @@ class DatabaseReader:
         return QueryBuilder(self._bridge, table)
 
     def _read_only(self, op: str) -> None:
-        from engine.errors import ReadOnlyError
+        from engine.model.errors import ReadOnlyError
 
         raise ReadOnlyError(f"ctx.db.{op}() is not available in a {self._kind}: queries are read-only")
 

@@ -14,9 +14,10 @@ import linecache
 import traceback
 from typing import Any, Callable
 
-from engine.errors import error_payload
-from engine.schema import Validator, v as _v
-from engine.values import from_json, to_json
+from engine.model.error_wire import error_payload
+from engine.model.validator_json import validator_to_json
+from engine.model.validators import Validator, v as _v
+from engine.model.values import from_json, to_json
 
 KINDS = ("query", "mutation", "action")
 _MAX_STACK = 4096
@@ -56,8 +57,8 @@ class RegisteredFunction:
     def describe(self, path: str) -> dict[str, Any]:
         return {
             "path": path, "kind": self.kind, "visibility": "internal" if self.internal else "public",
-            "args": self.args_validator.to_json() if self.args_validator is not None else None,
-            "returns": self.returns_validator.to_json() if self.returns_validator is not None else None,
+            "args": validator_to_json(self.args_validator) if self.args_validator is not None else None,
+            "returns": validator_to_json(self.returns_validator) if self.returns_validator is not None else None,
         }
 
     def _ripple_invoke(self, kind: str, path: str, args_json: str, bridge: Any) -> tuple[bool, str]:

@@ -1,29 +1,23 @@
-"""Document validators (``v``), table definitions and schemas.
+"""Document validators: the ``v`` builder, the ``Validator`` tree, and what a failed check reports.
 
-Role: describe the shape of the documents a table may hold, check writes against that shape, and persist
-the description as plain JSON. ``v.string()``, ``v.object({...})`` and friends build ``Validator`` trees;
-``define_table`` wraps a document validator and its indexes; ``define_schema`` gathers tables into a
-``Schema``.
+Role: describe the shape a value must have and check values against it. ``v.string()``,
+``v.object({...})`` and friends build ``Validator`` trees; ``Validator.validate`` raises a
+``ValidationFailure`` naming the path, the expected shape and the offending value.
 
-Who may call it: application code builds schemas with ``v`` / ``define_table`` / ``define_schema``; the
-transaction layer calls ``Schema.validate_document`` on every insert/patch/replace (after stripping the
-system fields ``_id`` and ``_creationTime``); the catalog persists schemas with ``Schema.to_json`` /
-``Schema.from_json``. Nothing here touches storage, and nothing here imports other engine layers except
-``engine.errors``.
+Who may call it: application code (through ``v``), ``engine.model.schema`` (a table's document
+validator), ``engine.model.validator_json`` (the JSON form), function specs and the SDK (argument and
+return validators). Standard library and ``engine.model`` only: the wasm guest bundles this module.
 
 Invariants:
 - Validators are immutable after construction; equal validators (``==``) accept exactly the same values.
-  Object-field declaration order is kept for ``describe``/``to_json`` but ignored by ``==``.
+  Object-field declaration order is kept for ``describe`` and the JSON form but ignored by ``==``.
 - Type checks are strict and never coerce: a Python ``int`` is not a float64, ``True`` is not an int64,
   ``1.0`` does not match ``v.literal(1)``, ``str`` is not ``bytes``, ``None`` is null (never "missing").
-- Validators assume the value is already a Convex value (``engine.values`` checks that); they only decide
-  whether it has the right *shape*. ``v.any()`` accepts whatever it is given.
-- ``validator_from_json(x.to_json()) == x`` for every validator ``x``, and ``Schema.from_json(s.to_json())
-  == s``; the JSON is plain dicts/lists/str/bool/float and deterministic for a given construction.
-- Index keys: an index declared on ``fields`` is keyed by ``(*fields, "_creationTime", "_id")``; the two
-  system fields are appended implicitly and may not be named. ``by_id`` and ``by_creation_time`` are the
-  implicit system indexes of every table and are reserved names.
-- A ``TableDefinition`` is a mutable builder until a ``Schema`` holds it; ``define_schema`` freezes it.
+- Validators assume the value is already a Convex value (``engine.model.values`` checks that); they only
+  decide whether it has the right *shape*. ``v.any()`` accepts whatever it is given.
+- Every validator exposes its parts as public attributes (``kind`` always; ``table``, ``value`` and
+  ``literal_kind``, ``inner``, ``item``, ``fields``, ``keys`` and ``values``, ``members`` by kind), which
+  is all the JSON codec needs. Build validators only through ``v``; the classes are private.
 """
 from __future__ import annotations
 
@@ -34,7 +28,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
-from engine.errors import RippleError, SchemaValidationError
+from engine.model.errors import SchemaDefinitionError
+from engine.model.values import INT64_MAX, INT64_MIN
 
 __all__ = [
     "v",
@@ -43,36 +38,15 @@ __all__ = [
     "ValidationFailure",
     "DEFAULT_CONTEXT",
     "MISSING",
-    "SchemaDefinitionError",
-    "IndexDefinition",
-    "TableDefinition",
-    "Schema",
-    "define_table",
-    "define_schema",
-    "validator_from_json",
-    "SYSTEM_INDEXES",
-    "SCHEMA_JSON_VERSION",
+    "is_identifier",
 ]
-
-INT64_MIN = -(1 << 63)
-INT64_MAX = (1 << 63) - 1
-
-#: Names of the indexes every table has implicitly; user indexes may not use them.
-SYSTEM_INDEXES: tuple[str, ...] = ("by_id", "by_creation_time")
-#: Fields appended to every user index key, in this order.
-IMPLICIT_INDEX_SUFFIX: tuple[str, ...] = ("_creationTime", "_id")
-#: Version tag written by ``Schema.to_json``; ``from_json`` rejects other versions.
-SCHEMA_JSON_VERSION = 1
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _is_identifier(s: object) -> bool:
+def is_identifier(s: object) -> bool:
+    """True iff *s* is a str of the form ``[A-Za-z_][A-Za-z0-9_]*`` (usable unquoted in a path). O(len)."""
     return isinstance(s, str) and _IDENT.fullmatch(s) is not None
-
-
-class SchemaDefinitionError(RippleError, ValueError):
-    """A validator, table definition or schema is malformed (raised at definition or load time)."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -129,7 +103,7 @@ def _show(value: Any) -> str:
 def _path_segment(seg: "str | int", first: bool) -> str:
     if type(seg) is int:
         return f"[{seg}]"
-    if _is_identifier(seg):
+    if is_identifier(seg):
         return seg if first else "." + seg
     return f"[{json.dumps(seg, ensure_ascii=False)}]"
 
@@ -165,10 +139,12 @@ class ValidationFailure(Exception):
     def path(self) -> str:
         return _render_path(self._prefix, self._rev[::-1])
 
-    def message(self) -> str:
-        """Human text without the table: ``field 'a.b[1]' must be string, got 1; hint``."""
+    def message(self, root: str = "the value") -> str:
+        """Human text without the table: ``field 'a.b[1]' must be string, got 1; hint``.
+
+        *root* names the value itself when the path is "" (a schema says "the document")."""
         p = self.path
-        where = f"field {p!r}" if p else "the value"
+        where = f"field {p!r}" if p else root
         msg = f"{where} must be {self.expected}, got {_show(self.got)}"
         return f"{msg}; {self.hint}" if self.hint else msg
 
@@ -207,9 +183,6 @@ class Validator:
         """
         return self.kind
 
-    def to_json(self) -> dict:
-        """Plain JSON-able dict; ``validator_from_json`` inverts it. O(size of the validator tree)."""
-        return {"type": self.kind}
 
     def _key(self) -> tuple:
         return (self.kind,)
@@ -328,7 +301,7 @@ class _Id(Validator):
     kind = "id"
 
     def __init__(self, table: str) -> None:
-        if not _is_identifier(table):
+        if not is_identifier(table):
             raise SchemaDefinitionError(f"v.id() needs a table name that is an identifier, got {table!r}")
         self.table = table
 
@@ -348,8 +321,6 @@ class _Id(Validator):
     def describe(self) -> str:
         return f"id({json.dumps(self.table)})"
 
-    def to_json(self) -> dict:
-        return {"type": "id", "table": self.table}
 
     def _key(self) -> tuple:
         return ("id", self.table)
@@ -412,10 +383,6 @@ class _Literal(Validator):
             return "true" if self.value else "false"
         return repr(self.value)
 
-    def to_json(self) -> dict:
-        # int64 as a decimal string so JSON readers with float-only numbers cannot lose precision.
-        val = str(self.value) if self.literal_kind == "int64" else self.value
-        return {"type": "literal", "kind": self.literal_kind, "value": val}
 
     def _key(self) -> tuple:
         if self.literal_kind == "float64":
@@ -447,8 +414,6 @@ class _Optional(Validator):
     def describe(self) -> str:
         return f"optional<{self.inner.describe()}>"
 
-    def to_json(self) -> dict:
-        return {"type": "optional", "inner": self.inner.to_json()}
 
     def _key(self) -> tuple:
         return ("optional", self.inner._key())
@@ -480,15 +445,13 @@ class _Array(Validator):
     def describe(self) -> str:
         return f"array<{self.item.describe()}>"
 
-    def to_json(self) -> dict:
-        return {"type": "array", "items": self.item.to_json()}
 
     def _key(self) -> tuple:
         return ("array", self.item._key())
 
 
 def _field_label(name: str) -> str:
-    return name if _is_identifier(name) else json.dumps(name, ensure_ascii=False)
+    return name if is_identifier(name) else json.dumps(name, ensure_ascii=False)
 
 
 class _Object(Validator):
@@ -552,8 +515,6 @@ class _Object(Validator):
                 parts.append(f"{_field_label(name)}: {val.describe()}")
         return "{" + ", ".join(parts) + "}"
 
-    def to_json(self) -> dict:
-        return {"type": "object", "fields": {name: val.to_json() for name, val in self.fields.items()}}
 
     def _key(self) -> tuple:
         return ("object", frozenset((name, val._key()) for name, val in self.fields.items()))
@@ -606,8 +567,6 @@ class _Record(Validator):
     def describe(self) -> str:
         return f"record<{self.keys.describe()}, {self.values.describe()}>"
 
-    def to_json(self) -> dict:
-        return {"type": "record", "keys": self.keys.to_json(), "values": self.values.to_json()}
 
     def _key(self) -> tuple:
         return ("record", self.keys._key(), self.values._key())
@@ -658,8 +617,6 @@ class _Union(Validator):
     def describe(self) -> str:
         return " | ".join(m.describe() for m in self.members)
 
-    def to_json(self) -> dict:
-        return {"type": "union", "members": [m.to_json() for m in self.members]}
 
     def _key(self) -> tuple:
         return ("union", tuple(m._key() for m in self.members))
@@ -765,356 +722,3 @@ class _ValidatorBuilder:
 #: The validator namespace: ``v.string()``, ``v.object({...})``, ...
 v = _ValidatorBuilder()
 
-_PRIMITIVES: dict[str, Validator] = {
-    "string": _STRING,
-    "float64": _FLOAT64,
-    "int64": _INT64,
-    "boolean": _BOOLEAN,
-    "null": _NULL,
-    "bytes": _BYTES,
-    "any": _ANY,
-}
-
-
-def _expect_keys(obj: dict, keys: set[str], what: str) -> None:
-    if set(obj) != keys:
-        raise SchemaDefinitionError(f"malformed {what} JSON: expected keys {sorted(keys)}, got {sorted(obj)}")
-
-
-def validator_from_json(obj: Any) -> Validator:
-    """Rebuild a validator from ``Validator.to_json()`` output. O(size of *obj*).
-
-    Strict: unknown types, missing or extra keys raise ``SchemaDefinitionError``.
-    """
-    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-        raise SchemaDefinitionError(f"malformed validator JSON: {obj!r}")
-    t = obj["type"]
-    if t in _PRIMITIVES:
-        _expect_keys(obj, {"type"}, t)
-        return _PRIMITIVES[t]
-    if t == "id":
-        _expect_keys(obj, {"type", "table"}, t)
-        return _Id(obj["table"])
-    if t == "literal":
-        _expect_keys(obj, {"type", "kind", "value"}, t)
-        kind, val = obj["kind"], obj["value"]
-        if kind == "int64" and isinstance(val, str):
-            try:
-                lit: Any = int(val)
-            except ValueError:
-                raise SchemaDefinitionError(f"malformed int64 literal JSON: {val!r}") from None
-        elif kind == "float64" and isinstance(val, (int, float)) and not isinstance(val, bool):
-            lit = float(val)
-        elif kind == "string" and isinstance(val, str):
-            lit = val
-        elif kind == "boolean" and isinstance(val, bool):
-            lit = val
-        else:
-            raise SchemaDefinitionError(f"malformed literal JSON: {obj!r}")
-        return _Literal(lit)
-    if t == "optional":
-        _expect_keys(obj, {"type", "inner"}, t)
-        return _Optional(validator_from_json(obj["inner"]))
-    if t == "array":
-        _expect_keys(obj, {"type", "items"}, t)
-        return _Array(validator_from_json(obj["items"]))
-    if t == "object":
-        _expect_keys(obj, {"type", "fields"}, t)
-        if not isinstance(obj["fields"], dict):
-            raise SchemaDefinitionError(f"malformed object JSON: {obj!r}")
-        return _Object({name: validator_from_json(f) for name, f in obj["fields"].items()})
-    if t == "record":
-        _expect_keys(obj, {"type", "keys", "values"}, t)
-        return _Record(validator_from_json(obj["keys"]), validator_from_json(obj["values"]))
-    if t == "union":
-        _expect_keys(obj, {"type", "members"}, t)
-        if not isinstance(obj["members"], list):
-            raise SchemaDefinitionError(f"malformed union JSON: {obj!r}")
-        return _Union([validator_from_json(m) for m in obj["members"]])
-    raise SchemaDefinitionError(f"unknown validator type {t!r}")
-
-
-# --------------------------------------------------------------------------------------------------------
-# Tables and schemas
-# --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IndexDefinition:
-    """A user index: its name and the user fields it sorts by (dotted paths).
-
-    The stored key is ``(*fields, _creationTime, _id)``; see ``key_fields``.
-    """
-
-    name: str
-    fields: tuple[str, ...]
-
-    @property
-    def key_fields(self) -> tuple[str, ...]:
-        """Every field of the index key, system suffix included."""
-        return self.fields + IMPLICIT_INDEX_SUFFIX
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "fields": list(self.fields)}
-
-
-def _check_index_field(table_hint: str, index: str, path: Any) -> str:
-    if not isinstance(path, str) or not path:
-        raise SchemaDefinitionError(f"index {index!r}{table_hint}: field paths must be non-empty strings, got {path!r}")
-    if path in IMPLICIT_INDEX_SUFFIX:
-        raise SchemaDefinitionError(
-            f"index {index!r}{table_hint}: {path!r} may not be listed; every index key implicitly ends with "
-            "(_creationTime, _id)"
-        )
-    segments = path.split(".")
-    if not all(_is_identifier(s) for s in segments):
-        raise SchemaDefinitionError(
-            f"index {index!r}{table_hint}: field path {path!r} must be dot-separated identifiers"
-        )
-    if segments[0].startswith("_"):
-        raise SchemaDefinitionError(
-            f"index {index!r}{table_hint}: field path {path!r} may not start with '_' (reserved for system fields)"
-        )
-    return path
-
-
-def _check_document_validator(val: Validator, where: str = "the document validator") -> None:
-    """A table's validator must describe dicts: an object, a union of such, or any."""
-    if isinstance(val, _Object):
-        for name in val.fields:
-            if name.startswith("_"):
-                raise SchemaDefinitionError(
-                    f"top-level field {name!r} may not start with '_': such names are reserved for system fields"
-                )
-        return
-    if isinstance(val, _Union):
-        for m in val.members:
-            _check_document_validator(m, "each member of a document union")
-        return
-    if isinstance(val, _Any):
-        return
-    if val.is_optional:
-        raise SchemaDefinitionError("a table's document validator cannot be v.optional(...)")
-    raise SchemaDefinitionError(f"{where} must be an object validator (or a union of them, or v.any()); got {val.describe()}")
-
-
-class TableDefinition:
-    """One table's document validator and user indexes. Build with ``define_table``.
-
-    ``index(name, fields)`` adds an index and returns ``self`` (so calls chain, and may also be made one
-    statement at a time). Once a ``Schema`` holds the table it is frozen and ``index`` raises.
-    """
-
-    __slots__ = ("validator", "_indexes", "_frozen")
-
-    def __init__(self, validator: Validator) -> None:
-        _require_validator(validator, "a table's document validator", allow_optional=True)
-        _check_document_validator(validator)
-        self.validator = validator
-        self._indexes: dict[str, IndexDefinition] = {}
-        self._frozen = False
-
-    def index(self, name: str, fields: Sequence[str]) -> "TableDefinition":
-        """Declare index *name* over *fields* (dotted paths); returns self. O(len(fields)).
-
-        Errors (``SchemaDefinitionError``): name not an identifier, starting with '_', reserved
-        (``by_id``/``by_creation_time``) or already used in this table; *fields* empty, a bare string,
-        containing duplicates, a non-identifier path, a path starting with '_' (``_creationTime`` and
-        ``_id`` are appended implicitly); the table already belongs to a Schema.
-        """
-        if self._frozen:
-            raise SchemaDefinitionError(f"cannot add index {name!r}: this table definition already belongs to a Schema")
-        if not _is_identifier(name):
-            raise SchemaDefinitionError(f"index name must be an identifier, got {name!r}")
-        if name.startswith("_"):
-            raise SchemaDefinitionError(f"index name {name!r} may not start with '_'")
-        if name in SYSTEM_INDEXES:
-            raise SchemaDefinitionError(f"index name {name!r} is reserved for a system index")
-        if name in self._indexes:
-            raise SchemaDefinitionError(f"index {name!r} is defined twice on this table")
-        if isinstance(fields, (str, bytes)) or not isinstance(fields, Sequence):
-            raise SchemaDefinitionError(f"index {name!r}: fields must be a list of field paths, got {fields!r}")
-        if not fields:
-            raise SchemaDefinitionError(f"index {name!r} needs at least one field")
-        checked = tuple(_check_index_field("", name, f) for f in fields)
-        if len(set(checked)) != len(checked):
-            raise SchemaDefinitionError(f"index {name!r} lists a field more than once: {list(checked)}")
-        self._indexes[name] = IndexDefinition(name, checked)
-        return self
-
-    @property
-    def indexes(self) -> tuple[IndexDefinition, ...]:
-        """User indexes in declaration order (system indexes are implicit and not listed). O(n)."""
-        return tuple(self._indexes.values())
-
-    def get_index(self, name: str) -> IndexDefinition | None:
-        """The user index called *name*, or None. O(1)."""
-        return self._indexes.get(name)
-
-    def to_json(self) -> dict:
-        return {"document": self.validator.to_json(), "indexes": [i.to_json() for i in self._indexes.values()]}
-
-    @classmethod
-    def from_json(cls, obj: Any) -> "TableDefinition":
-        if not isinstance(obj, dict):
-            raise SchemaDefinitionError(f"malformed table JSON: {obj!r}")
-        _expect_keys(obj, {"document", "indexes"}, "table")
-        t = cls(validator_from_json(obj["document"]))
-        if not isinstance(obj["indexes"], list):
-            raise SchemaDefinitionError(f"malformed table JSON indexes: {obj['indexes']!r}")
-        for idx in obj["indexes"]:
-            if not isinstance(idx, dict):
-                raise SchemaDefinitionError(f"malformed index JSON: {idx!r}")
-            _expect_keys(idx, {"name", "fields"}, "index")
-            t.index(idx["name"], idx["fields"])
-        return t
-
-    def __eq__(self, other: object) -> bool:
-        """Same validator and same indexes (declaration order of indexes is ignored)."""
-        if not isinstance(other, TableDefinition):
-            return NotImplemented
-        return self.validator == other.validator and self._indexes == other._indexes
-
-    __hash__ = None  # type: ignore[assignment]  # mutable builder
-
-    def __repr__(self) -> str:
-        idx = ", ".join(f"{i.name}{list(i.fields)}" for i in self._indexes.values())
-        return f"<TableDefinition {self.validator.describe()} indexes=[{idx}]>"
-
-
-def define_table(fields: "Mapping[str, Validator] | Validator") -> TableDefinition:
-    """A table whose documents match ``v.object(fields)`` (or the given validator). O(number of fields).
-
-    The validator describes user fields only; ``_id`` and ``_creationTime`` are system fields and
-    top-level field names starting with '_' are rejected. A non-object validator is accepted only if it
-    is a union of objects (recursively) or ``v.any()``.
-    """
-    if isinstance(fields, Validator):
-        return TableDefinition(fields)
-    if isinstance(fields, Mapping):
-        return TableDefinition(_Object(fields))
-    raise SchemaDefinitionError(f"define_table() takes a dict of field validators or a validator, got {fields!r}")
-
-
-class Schema:
-    """An immutable set of table definitions plus two switches.
-
-    ``schema_validation``: when False, ``validate_document`` does not check documents against validators
-    (the table-name check below still applies). ``strict_tables``: when True, documents for tables that
-    are not in the schema are rejected; when False (default) such tables are unconstrained and have no
-    user indexes.
-    """
-
-    __slots__ = ("_tables", "schema_validation", "strict_tables")
-
-    def __init__(self, tables: Mapping[str, TableDefinition], schema_validation: bool, strict_tables: bool) -> None:
-        self._tables: dict[str, TableDefinition] = dict(tables)
-        self.schema_validation = bool(schema_validation)
-        self.strict_tables = bool(strict_tables)
-
-    @property
-    def tables(self) -> Mapping[str, TableDefinition]:
-        """Read-only mapping table name -> TableDefinition (declaration order)."""
-        return MappingProxyType(self._tables)
-
-    def table(self, name: str) -> TableDefinition | None:
-        """The definition of table *name*, or None when the schema does not mention it. O(1)."""
-        return self._tables.get(name)
-
-    def indexes(self, table: str) -> list[IndexDefinition]:
-        """User indexes of *table* in declaration order; [] for a table not in the schema. O(n)."""
-        t = self._tables.get(table)
-        return list(t._indexes.values()) if t is not None else []
-
-    def validate_document(self, table: str, doc: Any, ctx: ValidationContext = DEFAULT_CONTEXT) -> None:
-        """Check *doc* (user fields only, system fields stripped by the caller) for *table*.
-
-        Raises ``SchemaValidationError(table, path, expected, got)``; ``path`` is "" for the whole
-        document. Tables outside the schema pass unless ``strict_tables``. Cost: O(size of doc).
-        """
-        t = self._tables.get(table)
-        if t is None:
-            if self.strict_tables:
-                known = ", ".join(sorted(self._tables)) or "none"
-                raise SchemaValidationError(
-                    table, "", "a table declared in the schema", None,
-                    message=f"Table {table!r} is not declared in the schema and strict_tables is on (declared tables: {known})",
-                )
-            return
-        if not self.schema_validation:
-            return
-        try:
-            t.validator._check(doc, ctx)
-        except ValidationFailure as f:
-            raise SchemaValidationError(
-                table, f.path, f.expected, f.got,
-                message=f"Schema validation failed for table {table!r}: {_document_message(f)}",
-            ) from None
-
-    def to_json(self) -> dict:
-        """Deterministic plain-JSON form (tables sorted by name). Inverse: ``Schema.from_json``."""
-        return {
-            "version": SCHEMA_JSON_VERSION,
-            "schemaValidation": self.schema_validation,
-            "strictTables": self.strict_tables,
-            "tables": {name: self._tables[name].to_json() for name in sorted(self._tables)},
-        }
-
-    @classmethod
-    def from_json(cls, obj: Any) -> "Schema":
-        """Rebuild a schema from ``to_json`` output; ``SchemaDefinitionError`` if malformed."""
-        if not isinstance(obj, dict):
-            raise SchemaDefinitionError(f"malformed schema JSON: {obj!r}")
-        _expect_keys(obj, {"version", "schemaValidation", "strictTables", "tables"}, "schema")
-        if obj["version"] != SCHEMA_JSON_VERSION:
-            raise SchemaDefinitionError(f"unsupported schema JSON version {obj['version']!r}")
-        if not isinstance(obj["tables"], dict):
-            raise SchemaDefinitionError("malformed schema JSON: 'tables' must be an object")
-        sv, st = obj["schemaValidation"], obj["strictTables"]
-        if not isinstance(sv, bool) or not isinstance(st, bool):
-            raise SchemaDefinitionError("malformed schema JSON: flags must be booleans")
-        tables = {name: TableDefinition.from_json(t) for name, t in obj["tables"].items()}
-        return define_schema(tables, schema_validation=sv, strict_tables=st)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Schema):
-            return NotImplemented
-        return (
-            self.schema_validation == other.schema_validation
-            and self.strict_tables == other.strict_tables
-            and self._tables == other._tables
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<Schema tables={sorted(self._tables)} schema_validation={self.schema_validation} strict_tables={self.strict_tables}>"
-
-
-def _document_message(f: ValidationFailure) -> str:
-    p = f.path
-    where = f"field {p!r}" if p else "the document"
-    msg = f"{where} must be {f.expected}, got {_show(f.got)}"
-    return f"{msg}; {f.hint}" if f.hint else msg
-
-
-def define_schema(
-    tables: Mapping[str, TableDefinition], *, schema_validation: bool = True, strict_tables: bool = False
-) -> Schema:
-    """Gather *tables* into a ``Schema`` and freeze their definitions. O(number of tables).
-
-    Table names must be identifiers not starting with '_' (system tables); ``SchemaDefinitionError``
-    otherwise, or if a value is not a ``TableDefinition``.
-    """
-    if not isinstance(tables, Mapping):
-        raise SchemaDefinitionError(f"define_schema() takes a dict of table name -> define_table(...), got {tables!r}")
-    for name, t in tables.items():
-        if not _is_identifier(name):
-            raise SchemaDefinitionError(f"table name must be an identifier, got {name!r}")
-        if name.startswith("_"):
-            raise SchemaDefinitionError(f"table name {name!r} may not start with '_' (reserved for system tables)")
-        if not isinstance(t, TableDefinition):
-            raise SchemaDefinitionError(f"table {name!r} must be defined with define_table(...), got {t!r}")
-    for t in tables.values():
-        t._frozen = True
-    return Schema(tables, schema_validation, strict_tables)

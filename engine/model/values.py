@@ -6,7 +6,7 @@ store ``encode_document`` bytes; the sync/HTTP layer speaks ``to_json``/``from_j
 "convex_encoded_json", protocol spec §2.1) and ``to_clean_json`` (the HTTP "json" format); the
 subscription layer uses ``values_equal`` to decide whether a query result changed.
 
-Who may call it: anyone. It imports only ``engine.errors`` and the standard library.
+Who may call it: anyone. It imports only ``engine.model.errors`` and the standard library.
 
 Python form of Convex values::
 
@@ -42,7 +42,7 @@ import math
 import struct
 from typing import Any
 
-from engine.errors import InvalidValueError
+from engine.model.errors import InvalidValueError
 
 __all__ = [
     "MAX_DOCUMENT_BYTES", "MAX_FIELDS", "MAX_DEPTH", "MAX_ARRAY_ITEMS", "MAX_FIELD_NAME_LEN", "MAX_CODEC_DEPTH",

@@ -3,6 +3,10 @@
 Who may use it: every layer. Errors are records: they carry the data a caller needs (which table, which
 field path, which conflicting commit) as attributes, and a message a person can act on.
 
+It imports nothing but the standard library, so it sits at the bottom of the model layer (no other
+module of ``engine.model`` is imported here). The wire form of errors, which needs Convex JSON, lives in
+``engine.model.error_wire``.
+
 All engine errors derive from ``RippleError``. Errors about bad input also derive from ``ValueError`` (or
 ``KeyError``/``PermissionError`` where that is the natural Python category), so generic handlers work.
 """
@@ -66,6 +70,10 @@ class SchemaValidationError(RippleError, ValueError):
         super().__init__(message or f"Schema validation failed for table {table!r}: {where} must be {expected}, got {got!r}")
 
 
+class SchemaDefinitionError(RippleError, ValueError):
+    """A validator, table definition or schema is malformed (raised at definition or load time)."""
+
+
 class ReadOnlyError(RippleError, PermissionError):
     """A write was attempted inside a read-only function (a query or ``db.read``)."""
 
@@ -122,8 +130,8 @@ class DatabaseClosedError(RippleError):
 
 # --------------------------------------------------------------------------------------------------------
 # Functions: errors that cross the sandbox boundary. This module is bundled into the WebAssembly guest
-# (it imports nothing but the standard library), so host and guest share one definition of each error
-# and of its wire form (``error_payload`` / ``error_from_payload``).
+# (it imports nothing but the standard library), so host and guest share one definition of each error;
+# their wire form is ``engine.model.error_wire``.
 # --------------------------------------------------------------------------------------------------------
 
 
@@ -180,46 +188,3 @@ class SyscallError(RippleError):
         self.code = code
         self.message = message
         super().__init__(message)
-
-
-# Engine errors the guest can rebuild by class name from a syscall failure, so user code may catch the
-# specific class in both hosts. Others arrive as SyscallError with the class name as ``code``.
-_SIMPLE_ERRORS: dict[str, type[RippleError]] = {
-    cls.__name__: cls
-    for cls in (InvalidIdError, UnknownTableError, UnknownIndexError, DocumentNotFoundError, ReadOnlyError,
-                QueryError, IndexKeyTooLargeError)
-}
-
-
-def error_payload(exc: BaseException) -> dict[str, Any]:
-    """The wire form of an error: ``{"code", "message"}`` plus ``"data"`` (Convex JSON) for ConvexError.
-
-    Pure and cheap; the caller serialises it. Used on both sides of the sandbox boundary."""
-    if isinstance(exc, ConvexError):
-        from engine.values import to_json
-
-        return {"code": "ConvexError", "message": str(exc), "data": to_json(exc.data)}
-    if isinstance(exc, SyscallError):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, FunctionError):
-        return {"code": exc.code, "message": exc.message}
-    if isinstance(exc, RippleError):
-        return {"code": type(exc).__name__, "message": str(exc)}
-    return {"code": "Uncaught", "message": f"{type(exc).__name__}: {exc}"}
-
-
-def error_from_payload(payload: dict[str, Any]) -> RippleError:
-    """Rebuild the exception a payload describes (inverse of ``error_payload`` up to class: engine errors
-    with extra constructor data come back as ``SyscallError`` carrying their class name as ``code``)."""
-    code = str(payload.get("code", "Uncaught"))
-    message = str(payload.get("message", ""))
-    if code == "ConvexError":
-        from engine.values import from_json
-
-        return ConvexError(from_json(payload.get("data")))
-    cls = _SIMPLE_ERRORS.get(code)
-    if cls is not None:
-        return cls(message)
-    if code == "InvalidValueError":
-        return InvalidValueError(message)
-    return SyscallError(code, message)

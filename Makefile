@@ -56,6 +56,16 @@ test: build $(NPM_STAMP)
 bench: build
 	$(PY) -m bench
 
+# Issue #10's figures and long campaigns (not part of `make test`, which runs short versions):
+#   make hot-counter     16 threads x 1,000 increments of one document, Ripple (each strategy) vs SQLite
+#   make crash-campaign  SIGKILL during schema changes under a commit storm, 50 kills per strategy
+.PHONY: hot-counter crash-campaign
+hot-counter: build
+	ENGINE_IMPL=cy $(PY) -m bench.hot_counter
+
+crash-campaign: build
+	RIPPLE_CRASH_KILLS=50 ENGINE_IMPL=cy $(PY) -m pytest -q tests/system/test_crash_safety.py -k storm
+
 clean:
 	rm -rf build $(VENV) engine/_native/*.so engine/_native/*.c ext/*.c .hypothesis
 

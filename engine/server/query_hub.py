@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from engine.server import wire
+from engine import protocol
 from engine.values import to_json
 
 #: Queue room a session needs for a Transition to be queued this cycle (see invariant 4).
@@ -82,7 +82,7 @@ def modification_body(outcome: Any, error_fields: Any) -> tuple[str, bytes]:
     else:
         mod = {"type": "QueryUpdated", "value": to_json(outcome.value), "logLines": list(outcome.logs),
                "journal": None}
-    body = wire.dumps(mod)
+    body = protocol.dumps(mod)
     return body, hashlib.sha256(body.encode()).digest()
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import FunctionError, RippleError
+from engine.errors import RippleError
 
 
 def _parse_env(pairs: list[str] | None) -> dict[str, str]:
@@ -53,31 +53,14 @@ def _open(args: Any) -> tuple[Any, Any]:
     return db, dep
 
 
-def _watch(dep: Any, stop: threading.Event, interval: float = 0.5) -> None:
-    from engine.functions.loader import app_hash
-
-    last = app_hash(dep.app_dir)
-    while not stop.wait(interval):
-        try:
-            current = app_hash(dep.app_dir)
-        except (OSError, FunctionError):
-            continue
-        if current == last:
-            continue
-        last = current
-        started = time.perf_counter()
-        try:
-            dep.redeploy()
-            print(f"ripple: redeployed {dep.app_dir} in {time.perf_counter() - started:.2f} s", flush=True)
-        except Exception as exc:  # noqa: BLE001 - keep serving the previous version
-            print(f"ripple: redeploy failed, still serving the previous version:\n{exc}", file=sys.stderr, flush=True)
-
-
 def serve(args: Any, *, watch: bool) -> int:
     import uvicorn
 
+    from engine.functions.loader import app_hash
     from engine.server.asgi import create_app, uvicorn_config
+    from engine.server.watch import watch_and_redeploy
 
+    before_deploy = app_hash(args.app_dir) if watch else ""  # taken first: no edit slips in unseen
     db, dep = _open(args)
     stop = threading.Event()
     watcher = None
@@ -85,7 +68,11 @@ def serve(args: Any, *, watch: bool) -> int:
         app = create_app(dep)
         server = uvicorn.Server(uvicorn_config(app, host=args.bind, port=args.port))
         if watch:
-            watcher = threading.Thread(target=_watch, args=(dep, stop), name="ripple-watch", daemon=True)
+            def ready() -> None:
+                print(f"ripple: watching {dep.app_dir} for changes", flush=True)
+
+            watcher = threading.Thread(target=watch_and_redeploy, args=(dep, stop, before_deploy),
+                                       kwargs={"on_ready": ready}, name="ripple-watch", daemon=True)
             watcher.start()
         print(f"ripple: serving on http://{args.bind}:{args.port}  (admin key: {dep.admin_key})", flush=True)
         server.run()
@@ -95,6 +82,8 @@ def serve(args: Any, *, watch: bool) -> int:
         return 0
     finally:
         stop.set()
+        if watcher is not None:
+            watcher.join(timeout=5)  # the watcher checks *stop* every step; a redeploy may be finishing
         dep.close()
         db.close()
 

@@ -1,8 +1,12 @@
 """Server commands of the ``ripple`` command line: ``dev``, ``serve``, ``run``, ``export``, ``import``.
 
 Who may call it: ``engine.cli.main`` (argument parsing lives there). Failures people can act on (a
-broken app, a busy port, a bad argument) print one line and exit non-zero; a broken app under
-``ripple dev`` is reported and the previous version keeps serving.
+broken app, a busy port, a bad argument, the ``server`` extra not installed) print one line and exit
+non-zero; a broken app under ``ripple dev`` is reported and the previous version keeps serving.
+
+This module imports no web package at import time: ``dev`` and ``serve`` check for the ``server``
+extra first (``MissingExtraError`` names what is missing); ``run``, ``export`` and ``import`` work
+without it.
 
 Snapshots (``export``/``import``): a folder with one ``<table>.jsonl`` per user table (one Convex-JSON
 document per line, oldest first) and ``_meta.json`` (tables, timestamp). ``import`` inserts into the
@@ -12,6 +16,7 @@ values are new (order is kept).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import threading
@@ -20,6 +25,28 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import RippleError
+
+
+SERVER_EXTRA = ("starlette", "uvicorn", "websockets")
+DEV_EXTRA = (*SERVER_EXTRA, "watchfiles")
+
+
+class MissingExtraError(RippleError):
+    """A command needs packages of an extra that is not installed."""
+
+
+def require_extra(command: str, modules: tuple[str, ...], extra: str = "server") -> None:
+    """Raise ``MissingExtraError`` unless every module in *modules* imports (each is imported once; a
+    later ``import`` is then free)."""
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(f"`ripple {command}` needs the {extra!r} extra, which is not installed "
+                                f"(missing: {', '.join(missing)}); install it with: pip install 'ripple-db[{extra}]'")
 
 
 def _parse_env(pairs: list[str] | None) -> dict[str, str]:
@@ -54,6 +81,7 @@ def _open(args: Any) -> tuple[Any, Any]:
 
 
 def serve(args: Any, *, watch: bool) -> int:
+    require_extra(args.command, DEV_EXTRA if watch else SERVER_EXTRA)
     import uvicorn
 
     from engine.functions.loader import app_hash
@@ -276,4 +304,4 @@ def dispatch(args: Any) -> int | None:
     return None
 
 
-__all__ = ["add_commands", "dispatch"]
+__all__ = ["MissingExtraError", "add_commands", "dispatch", "require_extra"]

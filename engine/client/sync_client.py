@@ -64,7 +64,7 @@ from engine.protocol import (ClientMessage, ProtocolError, QuerySetChange, Serve
                              TokenType)
 from engine.values import from_json, to_json
 
-CLIENT_NAME = "ripple-py-0.1.0"  # the Convex-Client header (§1.1)
+CLIENT_NAME = "ripple-py-0.1.0"  # the Convex-Client header (docs/protocol.md §1)
 WS_PING_INTERVAL_S = 20.0        # WebSocket ping frames from this client, and how long a pong may take
 
 

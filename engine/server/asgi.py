@@ -19,13 +19,14 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from engine import protocol
 from engine.server.http_api import HttpApi
 from engine.server.query_hub import QueryHub
 from engine.server.sync import SyncSession, _error_fields
 
 
 def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path | None = None,
-               ping_idle_s: float = 15.0) -> Starlette:
+               ping_idle_s: float = protocol.SERVER_PING_IDLE_MS / 1000) -> Starlette:
     """The ASGI app for *deployment*. *static_dir* (default: ``<app>/public`` if it exists) is served at
     ``/``; the app can read the deployment URL from ``/ripple-config.json``."""
     pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ripple-fn")
@@ -94,8 +95,6 @@ def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 3210, **kw: An
     (the Python client drops a server silent for 30 s), a generous pong timeout, and 16 MiB + 2000 bytes
     per client message."""
     import uvicorn
-
-    from engine import protocol
 
     return uvicorn.Config(app, host=host, port=port, ws_ping_interval=protocol.SERVER_WS_PING_INTERVAL_MS / 1000,
                           ws_ping_timeout=protocol.SERVER_WS_PONG_TIMEOUT_MS / 1000,

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import ConflictError, ConvexError, InvalidValueError, RippleError
+from engine.errors import ConflictError, ConvexError, RippleError
 from engine.functions.paths import canonical_path
 from engine import protocol
 from engine.protocol import ClientMessage, ProtocolError, QuerySetChange, ServerMessage, TokenType

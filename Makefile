@@ -25,7 +25,7 @@ $(NPM_STAMP): package.json package-lock.json
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[test,native,wasm,research]'
+	$(PY) -m pip install -q -e '.[test,native,wasm,research,server]'
 	touch $(STAMP)
 
 # The native build (Cython twins in ext/ -> engine._native). With no ext/*.pyx it builds nothing.

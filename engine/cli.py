@@ -2,6 +2,10 @@
 ``run``, ``export``, ``import``; see ``engine.server.cli``).
 
 Who may call it: people, ``make run``. Argument parsing happens in ``main()``, never at import.
+Nothing here imports the web stack: the server commands' module is imported inside ``main()`` and
+itself loads starlette/uvicorn only when ``dev`` or ``serve`` runs, so ``ripple demo``, ``build``,
+``run``, ``export`` and ``import`` work without the ``server`` extra, and ``dev``/``serve`` without it
+print one line naming the extra to install.
 """
 from __future__ import annotations
 
@@ -162,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line, not a traceback, for expected failures
         from engine._impl import NativeBuildError
         from engine.model.errors import FunctionError
+        from engine.server.cli import MissingExtraError
 
-        if isinstance(exc, (NativeBuildError, FunctionError)):
+        if isinstance(exc, (NativeBuildError, FunctionError, MissingExtraError)):
             print(f"ripple: {exc}", file=sys.stderr)
             return 2
         raise

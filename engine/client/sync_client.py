@@ -1,8 +1,9 @@
-"""An asyncio client for the Convex sync protocol (``convex-protocol.md`` §1), for load generation,
+"""An asyncio client for the Convex sync protocol (``docs/protocol.md``), for load generation,
 notebooks and tests: ``async with RippleClient(url) as c: await c.query(...)``.
 
-Who may call it: anyone (applications, ``bench/``, notebooks, tests). It imports only the value codec
-(``engine.model.values``) and the error classes (``engine.model.errors``); never the server, ``udf_wasm``, ``tests``
+Who may call it: anyone (applications, ``bench/``, notebooks, tests). It imports the protocol
+definitions (``engine.protocol``), the value codec (``engine.model.values``), the error classes
+(``engine.model.errors``) and ``websockets`` (the ``server`` extra); never the server, ``udf_wasm``, ``tests``
 or ``bench``.
 
 Invariants:
@@ -16,9 +17,14 @@ Invariants:
 - Every server message is checked before it is applied. A ``Transition`` must start at exactly the
   version the previous one ended at, must not move ``ts`` backwards, and each modification must be well
   formed (``logLines`` present, values valid Convex JSON); a response must name a request that is in
-  flight on this socket; unknown message types are refused. On any violation (and on ``FatalError`` /
-  ``AuthError``) the client closes the socket and reconnects with backoff: it never applies part of a
-  history it cannot chain, so local state is always one server history.
+  flight on this socket; unknown message types are refused (``docs/protocol.md`` §4, §6). On any
+  violation (and on ``FatalError`` / ``AuthError``) the client closes the socket and reconnects: it
+  never applies part of a history it cannot chain, so local state is always one server history.
+- Reconnecting is websockets' reconnecting iterator (``async for ws in connect(...)``): a failed
+  connection attempt is retried after ``backoff`` delays (doubling from the first to the most,
+  jittered by a seeded generator); a socket that closes is replaced at once, unless it ended before any
+  Transition was applied, which counts as a failed attempt (so a server that accepts and then refuses
+  every socket is not hammered).
 - All results of a Transition are applied before anyone is notified; then subscribers are notified; then
   mutations whose commit ts is ≤ the Transition's ``endVersion.ts`` resolve. So after ``await
   c.mutation(...)`` returns, every subscription of this client already reflects the write.
@@ -38,14 +44,13 @@ its wall-clock receive time (``time.time_ns()`` taken as soon as the frame was r
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import contextlib
 import itertools
 import json
 import random
-import struct
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -53,11 +58,14 @@ from urllib.parse import urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import connect as _ws_connect
 
+from engine import protocol
 from engine.model.errors import ConvexError, RippleError
+from engine.protocol import (ClientMessage, ProtocolError, QuerySetChange, ServerMessage, StateChange, StateVersion,
+                             TokenType)
 from engine.model.values import from_json, to_json
 
-ZERO_TS = "AAAAAAAAAAA="
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CLIENT_NAME = "ripple-py-0.1.0"  # the Convex-Client header (docs/protocol.md §1)
+WS_PING_INTERVAL_S = 20.0        # WebSocket ping frames from this client, and how long a pong may take
 
 
 class ClientError(RippleError):
@@ -81,28 +89,7 @@ class ClientClosed(ClientError):
     """The client was closed while the call was pending."""
 
 
-class _ProtocolViolation(Exception):
-    """The server broke the protocol (or asked us to go away): drop the socket and reconnect."""
-
-
 # ---- wire helpers ------------------------------------------------------------------------------------
-
-
-def decode_ts(text: Any) -> int:
-    """A wire timestamp (standard padded base64 of 8 little-endian bytes) -> u64 nanoseconds."""
-    if not isinstance(text, str) or len(text) != 12:
-        raise ValueError(f"malformed timestamp {text!r}")
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"malformed timestamp {text!r}") from None
-    if len(raw) != 8:
-        raise ValueError(f"malformed timestamp {text!r}")
-    return struct.unpack("<Q", raw)[0]
-
-
-def encode_ts(ns: int) -> str:
-    return base64.b64encode(struct.pack("<Q", ns)).decode()
 
 
 def sync_url(url: str) -> str:
@@ -114,26 +101,6 @@ def sync_url(url: str) -> str:
         raise ValueError(f"not a deployment URL: {url!r} (expected http(s):// or ws(s)://host:port)")
     path = parts.path if parts.path.rstrip("/").endswith("/sync") else "/api/sync"
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
-
-
-def _version(obj: Any) -> tuple[int, int, str]:
-    if not isinstance(obj, dict):
-        raise _ProtocolViolation(f"malformed state version {obj!r}")
-    qs, ident, ts = obj.get("querySet"), obj.get("identity"), obj.get("ts")
-    if type(qs) is not int or type(ident) is not int or qs < 0 or ident < 0:
-        raise _ProtocolViolation(f"malformed state version {obj!r}")
-    try:
-        decode_ts(ts)
-    except ValueError as exc:
-        raise _ProtocolViolation(f"malformed state version: {exc}") from None
-    return qs, ident, ts
-
-
-def _log_lines(m: dict, what: str) -> list[str]:
-    lines = m.get("logLines")
-    if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
-        raise _ProtocolViolation(f"{what} without a valid logLines list")
-    return lines
 
 
 def _error_from(message: Any, data_present: bool, data: Any, logs: list[str]) -> Exception:
@@ -153,7 +120,7 @@ class TransitionInfo:
 
     received_ns: int       # time.time_ns() when the frame was read (before parsing)
     received_perf: float   # time.perf_counter() at the same moment
-    end_ts: int            # endVersion.ts, u64 ns (Ripple: physical ms * 1e6 + logical)
+    end_ts: int            # endVersion.ts in wire ns (Ripple: physical ms * 1e6 + logical)
     updated: tuple[int, ...]  # query ids whose value or error changed
     size: int              # frame length in characters
 
@@ -298,8 +265,9 @@ class CallResult:
 
 @dataclass
 class ClientStats:
-    connects: int = 0
-    reconnects: int = 0
+    connects: int = 0          # sockets opened
+    reconnects: int = 0        # sockets opened after the first
+    failed_connects: int = 0   # connection attempts that failed (each retried after a backoff delay)
     transitions: int = 0
     protocol_errors: int = 0
     last_close_reason: str | None = None
@@ -311,15 +279,18 @@ class RippleClient:
 
     ``url``: ``http://127.0.0.1:3210`` or a ``ws://`` sync URL. ``admin_key``: authenticate as admin on
     every socket. ``compression``: ``None`` (default; loopback load generation) or ``"deflate"``.
-    ``backoff``: (first delay, max delay) in seconds between reconnect attempts (doubling, jittered).
-    ``inactivity_timeout``: reconnect when nothing arrived for this long (the server pings every 15 s).
+    ``backoff``: (first delay, max delay) in seconds between reconnect attempts (doubling, jittered by
+    a ``random.Random(jitter_seed)``). ``inactivity_timeout``: reconnect when nothing arrived for this
+    long, in seconds (the server pings every 15 s). ``reconnect=False``: one socket, no retries.
     """
 
     def __init__(self, url: str, *, admin_key: str | None = None, session_id: str | None = None,
                  reconnect: bool = True, backoff: tuple[float, float] = (0.1, 5.0),
-                 connect_timeout: float = 10.0, inactivity_timeout: float = 60.0,
+                 connect_timeout: float = 10.0,
+                 inactivity_timeout: float = protocol.CLIENT_INACTIVITY_TIMEOUT_MS / 1000,
                  compression: str | None = None,
-                 on_transition: Callable[[TransitionInfo], Any] | None = None) -> None:
+                 on_transition: Callable[[TransitionInfo], Any] | None = None,
+                 jitter_seed: int | None = None) -> None:
         self.url = url
         self.ws_url = sync_url(url)
         self.admin_key = admin_key
@@ -333,7 +304,7 @@ class RippleClient:
         self.stats = ClientStats()
         self.callback_errors: list[Exception] = []
         self.last_error: BaseException | None = None
-        self.max_observed_ts = 0
+        self.max_observed_ts = 0     # wire ns: the newest endVersion.ts seen on any socket
         self._queries: dict[int, _Query] = {}
         self._by_token: dict[str, _Query] = {}
         self._requests: dict[int, _Request] = {}
@@ -342,9 +313,10 @@ class RippleClient:
         self._socket_no = 0          # number of the current socket (1, 2, ...), 0 before the first
         self._ws: Any = None
         self._out: asyncio.Queue[str] | None = None   # the current socket's outgoing queue
-        self._version: tuple[int, int, str] = (0, 0, ZERO_TS)
-        self._version_ts = 0
+        self._version: StateVersion = protocol.ZERO_VERSION  # the current socket's last endVersion
         self._qs_version = 0
+        self._rng = random.Random(jitter_seed)
+        self._quiet_delays: Iterator[float] | None = None  # backoff after sockets that carried nothing
         self._last_recv = 0.0
         self._ready = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -362,6 +334,11 @@ class RippleClient:
     @property
     def connected(self) -> bool:
         return self._out is not None
+
+    @property
+    def state_version(self) -> StateVersion:
+        """The current socket's state: the last applied Transition's ``endVersion`` (zero on a new socket)."""
+        return self._version
 
     async def connect(self, timeout: float | None = None) -> None:
         """Start the connection task and wait until the first socket is open (ConnectionError if not
@@ -414,7 +391,7 @@ class RippleClient:
             self._queries[q.id] = q
             self._by_token[token] = q
             if self._out is not None:
-                self._modify([{"type": "Add", "queryId": q.id, "udfPath": path, "args": [args_json]}])
+                self._modify([{"type": QuerySetChange.ADD, "queryId": q.id, "udfPath": path, "args": [args_json]}])
         sub = Subscription(self, q, on_update, on_error)
         q.subs.append(sub)
         if q.seq > 0 and (on_update or on_error):
@@ -432,17 +409,17 @@ class RippleClient:
     async def mutation(self, path: str, args: dict | None = None, *, detailed: bool = False) -> Any:
         """Run a mutation; returns its result once this client has seen a Transition at or past its
         commit ts (so subscriptions already reflect it). ``detailed=True``: a ``CallResult``."""
-        return await self._request("Mutation", path, args, detailed)
+        return await self._request(ClientMessage.MUTATION, path, args, detailed)
 
     async def action(self, path: str, args: dict | None = None, *, detailed: bool = False) -> Any:
         """Run an action; returns its result as soon as the response arrives."""
-        return await self._request("Action", path, args, detailed)
+        return await self._request(ClientMessage.ACTION, path, args, detailed)
 
     async def _request(self, kind: str, path: str, args: dict | None, detailed: bool) -> Any:
         if self._closing:
             raise ClientClosed("the client is closed")
         rid = next(self._request_ids)
-        msg = {"type": kind, "requestId": rid, "udfPath": path, "args": [to_json(args or {})]}
+        msg = {"type": kind, "requestId": rid, "udfPath": path, "args": protocol.args_to_wire(args)}
         req = _Request(kind, msg, asyncio.get_running_loop().create_future())
         self._requests[rid] = req
         req.sent_ns = time.time_ns()
@@ -462,18 +439,19 @@ class RippleClient:
             del self._queries[q.id]
             del self._by_token[q.token]
             if self._out is not None:
-                self._modify([{"type": "Remove", "queryId": q.id}])
+                self._modify([{"type": QuerySetChange.REMOVE, "queryId": q.id}])
 
     # ---- sending ----------------------------------------------------------------------------------
 
     def _send(self, msg: dict) -> None:
         assert self._out is not None
-        self._out.put_nowait(json.dumps(msg, separators=(",", ":")))
+        self._out.put_nowait(protocol.dumps(msg))
 
     def _modify(self, mods: list[dict]) -> None:
         base = self._qs_version
         self._qs_version = base + 1
-        self._send({"type": "ModifyQuerySet", "baseVersion": base, "newVersion": base + 1, "modifications": mods})
+        self._send({"type": ClientMessage.MODIFY_QUERY_SET, "baseVersion": base, "newVersion": base + 1,
+                    "modifications": mods})
 
     @staticmethod
     async def _sender(ws: Any, out: asyncio.Queue) -> None:
@@ -484,31 +462,42 @@ class RippleClient:
     # ---- the connection loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        failures = 0
-        while not self._closing:
-            try:
-                ws = await _ws_connect(self.ws_url, compression=self.compression, max_size=MAX_MESSAGE_BYTES,
-                                       open_timeout=self.connect_timeout, ping_interval=20, ping_timeout=20,
-                                       close_timeout=1, proxy=None, user_agent_header=None,
-                                       additional_headers={"Convex-Client": "ripple-py-0.1.0"})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - refused, timed out, bad handshake: try again
-                self.last_error = exc
-                failures += 1
-                if not self.reconnect:
-                    return
-                await asyncio.sleep(self._delay(failures))
-                continue
-            progressed = await self._session(ws)
-            if not self.reconnect or self._closing:
-                return
-            failures = 0 if progressed else failures + 1
-            await asyncio.sleep(self._delay(max(failures, 1)))
+        """The connection task: one ``_session`` per socket that websockets' reconnecting iterator opens,
+        until ``close()`` or, with ``reconnect=False``, until the first socket ends or fails."""
+        sockets = _ws_connect(self.ws_url, compression=self.compression, max_size=protocol.MAX_SERVER_MESSAGE_BYTES,
+                              open_timeout=self.connect_timeout, ping_interval=WS_PING_INTERVAL_S,
+                              ping_timeout=WS_PING_INTERVAL_S, close_timeout=1, proxy=None, user_agent_header=None,
+                              additional_headers={"Convex-Client": CLIENT_NAME},
+                              process_exception=self._connect_failed, reconnect_delays=self._reconnect_delays)
+        attempts = sockets.__aiter__()
+        try:
+            async with contextlib.aclosing(attempts):  # closes the socket in hand if we leave early
+                async for ws in attempts:
+                    progressed = await self._session(ws)
+                    if not self.reconnect or self._closing:
+                        return
+                    if progressed:
+                        self._quiet_delays = None
+                    else:
+                        if self._quiet_delays is None:
+                            self._quiet_delays = self._reconnect_delays()
+                        await asyncio.sleep(next(self._quiet_delays))
+        except Exception as exc:  # noqa: BLE001 - an attempt _connect_failed did not retry: the task ends
+            self.last_error = exc
 
-    def _delay(self, failures: int) -> float:
+    def _connect_failed(self, exc: Exception) -> Exception | None:
+        """websockets' ``process_exception``: None retries the attempt, an exception ends ``_run``. Every
+        failure is retried (refused, timed out, a handshake a restarting server got wrong) unless the
+        client is closing or was made with ``reconnect=False``."""
+        self.last_error = exc
+        self.stats.failed_connects += 1
+        return exc if self._closing or not self.reconnect else None
+
+    def _reconnect_delays(self) -> Iterator[float]:
+        """Seconds before each retry: ``first * 2^k`` capped at ``most``, times a jitter in [0.5, 1)."""
         first, most = self.backoff
-        return min(most, first * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+        for k in itertools.count():
+            yield min(most, first * 2 ** min(k, 32)) * self._rng.uniform(0.5, 1.0)
 
     async def _session(self, ws: Any) -> bool:
         """Serve one socket until it ends; True if it got at least one Transition applied."""
@@ -518,24 +507,25 @@ class RippleClient:
         if not first:
             self.stats.reconnects += 1
         transitions_before = self.stats.transitions
-        self._version, self._version_ts, self._qs_version = (0, 0, ZERO_TS), 0, 0
+        self._version, self._qs_version = protocol.ZERO_VERSION, 0
         out: asyncio.Queue[str] = asyncio.Queue()
         self._out = out
         # The handshake is queued synchronously, so nothing issued meanwhile can overtake it.
-        connect: dict[str, Any] = {"type": "Connect", "sessionId": self.session_id,
+        connect: dict[str, Any] = {"type": ClientMessage.CONNECT, "sessionId": self.session_id,
                                    "connectionCount": self._socket_no - 1,
-                                   "lastCloseReason": self.stats.last_close_reason or "InitialConnect",
+                                   "lastCloseReason": self.stats.last_close_reason or protocol.INITIAL_CLOSE_REASON,
                                    "clientTs": int(time.time() * 1000)}
         if self.max_observed_ts:
-            connect["maxObservedTimestamp"] = encode_ts(self.max_observed_ts)
+            connect["maxObservedTimestamp"] = protocol.encode_ts_ns(self.max_observed_ts)
         self._send(connect)
         if self.admin_key:
-            self._send({"type": "Authenticate", "tokenType": "Admin", "value": self.admin_key, "baseVersion": 0})
-        self._modify([{"type": "Add", "queryId": q.id, "udfPath": q.path, "args": [q.args]}
+            self._send({"type": ClientMessage.AUTHENTICATE, "tokenType": TokenType.ADMIN, "value": self.admin_key,
+                        "baseVersion": 0})
+        self._modify([{"type": QuerySetChange.ADD, "queryId": q.id, "udfPath": q.path, "args": [q.args]}
                       for q in self._queries.values()])
         for rid in sorted(self._requests):
             req = self._requests[rid]
-            if req.kind == "Mutation" or req.sent_on == 0:
+            if req.kind == ClientMessage.MUTATION or req.sent_on == 0:
                 # Answered-but-unreflected mutations too (as npm): the new response, deduplicated by the
                 # server, brings the commit ts again.
                 req.commit_ts = None
@@ -555,10 +545,10 @@ class RippleClient:
                 self._last_recv = time.monotonic()
                 try:
                     self._handle(frame, recv_ns, recv_perf)
-                except _ProtocolViolation as exc:
+                except ProtocolError as exc:
                     reason = str(exc)
                     self.stats.protocol_errors += 1
-                    await ws.close(1002, reason.encode()[:120].decode(errors="ignore"))
+                    await ws.close(1002, protocol.truncate_close_reason(reason))
                     break
             else:
                 rcvd = ws.close_reason
@@ -582,7 +572,7 @@ class RippleClient:
             self.stats.last_close_reason = reason[:200]
             self.stats.close_reasons.append(reason[:200])
             for rid, req in list(self._requests.items()):
-                if req.kind == "Action" and req.sent_on == self._socket_no:
+                if req.kind == ClientMessage.ACTION and req.sent_on == self._socket_no:
                     del self._requests[rid]
                     if not req.future.done():
                         req.future.set_exception(ConnectionLost(
@@ -599,64 +589,55 @@ class RippleClient:
     # ---- receiving --------------------------------------------------------------------------------
 
     def _handle(self, frame: Any, recv_ns: int, recv_perf: float) -> None:
-        if not isinstance(frame, str):
-            raise _ProtocolViolation("binary frame from server")
+        """Check and apply one server message; ``ProtocolError`` for anything the protocol forbids."""
+        msg = protocol.parse_message(frame)
+        kind = msg["type"]
         try:
-            msg = json.loads(frame)
-        except ValueError:
-            raise _ProtocolViolation("malformed JSON from server") from None
-        if not isinstance(msg, dict):
-            raise _ProtocolViolation("server message is not a JSON object")
-        kind = msg.get("type")
-        try:
-            if kind == "Transition":
+            if kind == ServerMessage.TRANSITION:
                 self._on_transition(msg, recv_ns, recv_perf, len(frame))
-            elif kind == "MutationResponse" or kind == "ActionResponse":
+            elif kind == ServerMessage.MUTATION_RESPONSE or kind == ServerMessage.ACTION_RESPONSE:
                 self._on_response(msg)
-            elif kind == "Ping":
+            elif kind == ServerMessage.PING:
                 return
-            elif kind == "FatalError":
-                raise _ProtocolViolation(f"FatalError: {msg.get('error')}")
-            elif kind == "AuthError":
-                raise _ProtocolViolation(f"AuthError: {msg.get('error')}")
-            else:
-                raise _ProtocolViolation(f"unknown message type {kind!r} from server")
+            elif kind == ServerMessage.FATAL_ERROR or kind == ServerMessage.AUTH_ERROR:
+                raise ProtocolError(f"{kind}: {msg.get('error')}")
+            else:  # TransitionChunk included: Ripple never sends it (§4.7)
+                raise ProtocolError(f"unknown message type {kind!r} from server")
+        except ProtocolError:
+            raise
         except (KeyError, TypeError, ValueError, RippleError) as exc:
-            raise _ProtocolViolation(f"malformed {kind} from server: {type(exc).__name__}: {exc}") from None
+            raise ProtocolError(f"malformed {kind} from server: {type(exc).__name__}: {exc}") from None
 
     def _on_transition(self, msg: dict, recv_ns: int, recv_perf: float, size: int) -> None:
-        start = _version(msg["startVersion"])
+        start = protocol.parse_state_version(msg["startVersion"], "Transition startVersion")
         if start != self._version:
-            raise _ProtocolViolation(f"Transition startVersion {start} does not match the current version "
-                                     f"{self._version}")
-        end = _version(msg["endVersion"])
-        end_ts = decode_ts(end[2])
-        if end_ts < self._version_ts:
-            raise _ProtocolViolation("Transition moves ts backwards")
+            raise ProtocolError(f"Transition startVersion {start} does not match the current version {self._version}")
+        end = protocol.parse_state_version(msg["endVersion"], "Transition endVersion")
+        end_ts = end.ts_ns
+        if end_ts < self._version.ts_ns:
+            raise ProtocolError("Transition moves ts backwards")
         mods = msg["modifications"]
         if not isinstance(mods, list):
-            raise _ProtocolViolation("Transition modifications is not a list")
+            raise ProtocolError("Transition modifications is not a list")
         # Validate and decode everything before applying anything.
         staged: list[tuple[int, Any, Any, Exception | None]] = []
         for m in mods:
-            typ, qid = m["type"], m["queryId"]
-            if type(qid) is not int:
-                raise _ProtocolViolation(f"malformed queryId {qid!r}")
-            if typ == "QueryUpdated":
-                _log_lines(m, "QueryUpdated")
+            typ, qid = m["type"], protocol.parse_u32(m["queryId"], "queryId")
+            if typ == StateChange.QUERY_UPDATED:
+                protocol.parse_log_lines(m, typ)
                 staged.append((qid, ("ok", m["value"]), from_json(m["value"]), None))
-            elif typ == "QueryFailed":
-                logs = _log_lines(m, "QueryFailed")
+            elif typ == StateChange.QUERY_FAILED:
+                logs = protocol.parse_log_lines(m, typ)
                 message = m["errorMessage"]
                 if not isinstance(message, str):
-                    raise _ProtocolViolation("QueryFailed errorMessage is not a string")
+                    raise ProtocolError("QueryFailed errorMessage is not a string")
                 raw = ("err", message, m.get("errorData"))
                 staged.append((qid, raw, None, _error_from(message, "errorData" in m, m.get("errorData"), logs)))
-            elif typ == "QueryRemoved":
+            elif typ == StateChange.QUERY_REMOVED:
                 continue
             else:
-                raise _ProtocolViolation(f"unknown state modification {typ!r}")
-        self._version, self._version_ts = end, end_ts
+                raise ProtocolError(f"unknown state modification {typ!r}")
+        self._version = end
         self.max_observed_ts = max(self.max_observed_ts, end_ts)
         self.stats.transitions += 1
         changed: list[_Query] = []
@@ -690,17 +671,17 @@ class RippleClient:
         req = self._requests.get(rid) if type(rid) is int else None
         kind = msg["type"][: -len("Response")]
         if req is None or req.kind != kind or req.sent_on != self._socket_no or req.answered_on == self._socket_no:
-            raise _ProtocolViolation(f"invalid request id {rid!r} in {msg['type']}")
+            raise ProtocolError(f"invalid request id {rid!r} in {msg['type']}")
         success = msg["success"]
         if not isinstance(success, bool):
-            raise _ProtocolViolation(f"{msg['type']} success is not a boolean")
-        logs = _log_lines(msg, msg["type"])
+            raise ProtocolError(f"{msg['type']} success is not a boolean")
+        logs = protocol.parse_log_lines(msg, msg["type"])
         req.answered_on = self._socket_no
         req.response_ns = time.time_ns()
         if success:
             result = from_json(msg["result"])
-            if kind == "Mutation":
-                req.commit_ts = decode_ts(msg["ts"])
+            if kind == ClientMessage.MUTATION:
+                req.commit_ts = protocol.decode_ts_ns(msg["ts"])
                 req.result = result
                 return  # resolves at a Transition at or past commit_ts
             del self._requests[rid]
@@ -713,4 +694,4 @@ class RippleClient:
 
 
 __all__ = ["RippleClient", "Subscription", "TransitionInfo", "CallResult", "ClientStats", "ClientError", "FunctionCallError",
-           "ConnectionLost", "ClientClosed", "ConvexError", "decode_ts", "encode_ts", "sync_url"]
+           "ConnectionLost", "ClientClosed", "ConvexError", "sync_url"]

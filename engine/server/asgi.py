@@ -19,13 +19,14 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from engine import protocol
 from engine.server.http_api import HttpApi
 from engine.server.query_hub import QueryHub
 from engine.server.sync import SyncSession, _error_fields
 
 
 def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path | None = None,
-               ping_idle_s: float = 15.0) -> Starlette:
+               ping_idle_s: float = protocol.SERVER_PING_IDLE_MS / 1000) -> Starlette:
     """The ASGI app for *deployment*. *static_dir* (default: ``<app>/public`` if it exists) is served at
     ``/``; the app can read the deployment URL from ``/ripple-config.json``."""
     pool = executor or concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ripple-fn")
@@ -76,7 +77,7 @@ def create_app(deployment: Any, *, executor: Any = None, static_dir: str | Path 
 class CollapseSlashes:
     """ASGI middleware: route ``//api/query`` as ``/api/query``. The npm clients build URLs as
     ``f"{address}/api/..."``, so a deployment URL ending in "/" (``http://127.0.0.1:3210/``) asks for
-    ``//api/...`` on every HTTP call and WebSocket upgrade (``convex-protocol.md`` §5.12)."""
+    ``//api/...`` on every HTTP call and WebSocket upgrade (``docs/protocol.md`` §1)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -90,12 +91,12 @@ class CollapseSlashes:
 
 
 def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 3210, **kw: Any) -> Any:
-    """uvicorn settings the protocol needs: WebSocket ping frames every 5 s (the Python client drops a
-    server silent for 30 s), a generous pong timeout, and 16 MiB + 2000 bytes per message."""
+    """uvicorn settings the protocol needs (``docs/protocol.md`` §7, §8): WebSocket ping frames every 5 s
+    (the Python client drops a server silent for 30 s), a generous pong timeout, and 16 MiB + 2000 bytes
+    per client message."""
     import uvicorn
 
-    from engine.server.wire import MAX_MESSAGE_BYTES
-
-    return uvicorn.Config(app, host=host, port=port, ws_ping_interval=5.0, ws_ping_timeout=120.0,
-                          ws_max_size=MAX_MESSAGE_BYTES, log_level=kw.pop("log_level", "warning"),
+    return uvicorn.Config(app, host=host, port=port, ws_ping_interval=protocol.SERVER_WS_PING_INTERVAL_MS / 1000,
+                          ws_ping_timeout=protocol.SERVER_WS_PONG_TIMEOUT_MS / 1000,
+                          ws_max_size=protocol.MAX_CLIENT_MESSAGE_BYTES, log_level=kw.pop("log_level", "warning"),
                           lifespan="off", **kw)

@@ -1,8 +1,12 @@
 """Server commands of the ``ripple`` command line: ``dev``, ``serve``, ``run``, ``export``, ``import``.
 
 Who may call it: ``engine.cli.main`` (argument parsing lives there). Failures people can act on (a
-broken app, a busy port, a bad argument) print one line and exit non-zero; a broken app under
-``ripple dev`` is reported and the previous version keeps serving.
+broken app, a busy port, a bad argument, the ``server`` extra not installed) print one line and exit
+non-zero; a broken app under ``ripple dev`` is reported and the previous version keeps serving.
+
+This module imports no web package at import time: ``dev`` and ``serve`` check for the ``server``
+extra first (``MissingExtraError`` names what is missing); ``run``, ``export`` and ``import`` work
+without it.
 
 Snapshots (``export``/``import``): a folder with one ``<table>.jsonl`` per user table (one Convex-JSON
 document per line, oldest first) and ``_meta.json`` (tables, timestamp). ``import`` inserts into the
@@ -12,6 +16,7 @@ values are new (order is kept).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import threading
@@ -19,7 +24,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.model.errors import FunctionError, RippleError
+from engine.model.errors import RippleError
+
+
+SERVER_EXTRA = ("starlette", "uvicorn", "websockets")
+DEV_EXTRA = (*SERVER_EXTRA, "watchfiles")
+
+
+class MissingExtraError(RippleError):
+    """A command needs packages of an extra that is not installed."""
+
+
+def require_extra(command: str, modules: tuple[str, ...], extra: str = "server") -> None:
+    """Raise ``MissingExtraError`` unless every module in *modules* imports (each is imported once; a
+    later ``import`` is then free)."""
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(f"`ripple {command}` needs the {extra!r} extra, which is not installed "
+                                f"(missing: {', '.join(missing)}); install it with: pip install 'ripple-db[{extra}]'")
 
 
 def _parse_env(pairs: list[str] | None) -> dict[str, str]:
@@ -53,31 +80,15 @@ def _open(args: Any) -> tuple[Any, Any]:
     return db, dep
 
 
-def _watch(dep: Any, stop: threading.Event, interval: float = 0.5) -> None:
-    from engine.functions.loader import app_hash
-
-    last = app_hash(dep.app_dir)
-    while not stop.wait(interval):
-        try:
-            current = app_hash(dep.app_dir)
-        except (OSError, FunctionError):
-            continue
-        if current == last:
-            continue
-        last = current
-        started = time.perf_counter()
-        try:
-            dep.redeploy()
-            print(f"ripple: redeployed {dep.app_dir} in {time.perf_counter() - started:.2f} s", flush=True)
-        except Exception as exc:  # noqa: BLE001 - keep serving the previous version
-            print(f"ripple: redeploy failed, still serving the previous version:\n{exc}", file=sys.stderr, flush=True)
-
-
 def serve(args: Any, *, watch: bool) -> int:
+    require_extra(args.command, DEV_EXTRA if watch else SERVER_EXTRA)
     import uvicorn
 
+    from engine.functions.loader import app_hash
     from engine.server.asgi import create_app, uvicorn_config
+    from engine.server.watch import watch_and_redeploy
 
+    before_deploy = app_hash(args.app_dir) if watch else ""  # taken first: no edit slips in unseen
     db, dep = _open(args)
     stop = threading.Event()
     watcher = None
@@ -85,7 +96,11 @@ def serve(args: Any, *, watch: bool) -> int:
         app = create_app(dep)
         server = uvicorn.Server(uvicorn_config(app, host=args.bind, port=args.port))
         if watch:
-            watcher = threading.Thread(target=_watch, args=(dep, stop), name="ripple-watch", daemon=True)
+            def ready() -> None:
+                print(f"ripple: watching {dep.app_dir} for changes", flush=True)
+
+            watcher = threading.Thread(target=watch_and_redeploy, args=(dep, stop, before_deploy),
+                                       kwargs={"on_ready": ready}, name="ripple-watch", daemon=True)
             watcher.start()
         print(f"ripple: serving on http://{args.bind}:{args.port}  (admin key: {dep.admin_key})", flush=True)
         server.run()
@@ -95,6 +110,8 @@ def serve(args: Any, *, watch: bool) -> int:
         return 0
     finally:
         stop.set()
+        if watcher is not None:
+            watcher.join(timeout=5)  # the watcher checks *stop* every step; a redeploy may be finishing
         dep.close()
         db.close()
 
@@ -287,4 +304,4 @@ def dispatch(args: Any) -> int | None:
     return None
 
 
-__all__ = ["add_commands", "dispatch"]
+__all__ = ["MissingExtraError", "add_commands", "dispatch", "require_extra"]

@@ -1,4 +1,4 @@
-"""The Convex HTTP API (``convex-protocol.md`` §2.3): ``/api/query``, ``/api/mutation``, ``/api/action``,
+"""The Convex HTTP API (``docs/protocol.md`` §11): ``/api/query``, ``/api/mutation``, ``/api/action``,
 ``/api/function``, ``/api/query_ts``, ``/api/query_at_ts``, ``/api/run/{path}`` and ``GET /api/query``.
 
 Who may call it: ``engine.server.asgi`` (routes). Function outcomes are always HTTP 200:
@@ -18,10 +18,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from engine.functions.paths import canonical_path
 from engine.model.errors import ConflictError, ConvexError, RippleError
+from engine.functions.paths import canonical_path
+from engine import protocol
 from engine.model.values import to_json
-from engine.server import wire
 
 log = logging.getLogger("ripple.server")
 
@@ -40,8 +40,8 @@ async def _body(request: Request) -> dict:
     raw = b""
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > wire.MAX_MESSAGE_BYTES:
-            raise RequestError(413, "RequestTooLarge", f"request body over {wire.MAX_MESSAGE_BYTES} bytes")
+        if len(raw) > protocol.MAX_CLIENT_MESSAGE_BYTES:
+            raise RequestError(413, "RequestTooLarge", f"request body over {protocol.MAX_CLIENT_MESSAGE_BYTES} bytes")
     if not raw.strip():
         return {}
     try:
@@ -83,7 +83,7 @@ class HttpApi:
 
         def run() -> Any:
             canonical = canonical_path(path)
-            parsed = wire.args_from_wire(args)
+            parsed = protocol.args_from_wire(args)
             return self.dep.app.run(canonical, parsed, internal=internal, at=at, expect_kind=kind)
 
         try:
@@ -95,7 +95,7 @@ class HttpApi:
         except Exception as exc:  # noqa: BLE001 - a server bug: still a {code, message} body (spec §2.3)
             log.exception("%s %s failed", request.method, request.url.path)
             return _problem(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
-        return JSONResponse({"status": "success", "value": wire.encode_value(result.value, fmt), "logLines": result.logs})
+        return JSONResponse({"status": "success", "value": protocol.encode_value(result.value, fmt), "logLines": result.logs})
 
     async def handle(self, request: Request, kind: str | None) -> JSONResponse:
         try:
@@ -124,19 +124,19 @@ class HttpApi:
         return await self.handle(request, None)
 
     async def query_ts(self, request: Request) -> JSONResponse:
-        return JSONResponse({"ts": wire.encode_ts(self.dep.db.latest_ts())})
+        return JSONResponse({"ts": protocol.encode_hlc(self.dep.db.latest_ts())})
 
     async def query_at_ts(self, request: Request) -> JSONResponse:
         try:
             body = await _body(request)
             try:
-                at = wire.decode_ts(body.get("ts"))
-            except wire.ProtocolError as exc:
+                at = protocol.decode_hlc(body.get("ts"))
+            except protocol.ProtocolError as exc:
                 raise RequestError(400, "InvalidTimestamp", str(exc)) from None
             latest = self.dep.db.latest_ts()
             if at > latest:  # not a timestamp this deployment handed out (query_ts never returns one)
                 raise RequestError(400, "InvalidTimestamp", f"timestamp {body.get('ts')!r} is newer than this "
-                                                            f"deployment's latest, {wire.encode_ts(latest)!r}")
+                                                            f"deployment's latest, {protocol.encode_hlc(latest)!r}")
             return await self._call(request, "query", body.get("path"), body.get("args", {}), body.get("format"), at=at)
         except RequestError as exc:
             return _problem(exc.status, exc.code, exc.message)

@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from engine import protocol
 from engine.model.values import to_json
-from engine.server import wire
 
 #: Queue room a session needs for a Transition to be queued this cycle (see invariant 4).
 QUEUE_HEADROOM = 16
@@ -82,7 +82,7 @@ def modification_body(outcome: Any, error_fields: Any) -> tuple[str, bytes]:
     else:
         mod = {"type": "QueryUpdated", "value": to_json(outcome.value), "logLines": list(outcome.logs),
                "journal": None}
-    body = wire.dumps(mod)
+    body = protocol.dumps(mod)
     return body, hashlib.sha256(body.encode()).digest()
 
 

@@ -1,6 +1,7 @@
 """One WebSocket session of the Convex sync protocol (``/api/sync``, ``/api/{version}/sync``).
 
-Who may call it: ``engine.server.asgi``. Contract: ``convex-protocol.md`` §1 and §5. Per session:
+Who may call it: ``engine.server.asgi``. Contract: ``docs/protocol.md`` §3-§7 (the message shapes, names
+and limits come from ``engine.protocol``). Per session:
 
 - Reader (event loop): parses messages and updates the session state; never blocks on the engine.
 - Transitions come from the deployment's ``QueryHub`` (``engine.server.query_hub``): live queries with
@@ -27,18 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.model.errors import ConflictError, ConvexError, RippleError
 from engine.functions.paths import canonical_path
-from engine.model.errors import ConflictError, ConvexError, InvalidValueError, RippleError
-from engine.model.values import to_json
-from engine.server import wire
+from engine import protocol
+from engine.protocol import ClientMessage, ProtocolError, QuerySetChange, ServerMessage, TokenType
 from engine.server.query_hub import QueryHub
+from engine.model.values import to_json
 
-OUT_QUEUE = 256
+OUT_QUEUE = 256  # Transitions and responses queued per socket before the hub skips it
+# Transitions are assembled from pre-serialized parts (the hub serializes each shared result once).
+_TRANSITION_JSON = '{"type":"%s","startVersion":%%s,"endVersion":%%s,"modifications":[%%s]}' % ServerMessage.TRANSITION
+_REMOVED_JSON = '{"type":"%s","queryId":%%d}' % protocol.StateChange.QUERY_REMOVED
 
 
 @dataclass(eq=False)
@@ -59,7 +63,7 @@ class _Pending:
 
 
 class SyncSession:
-    def __init__(self, websocket: Any, deployment: Any, executor: Any, *, ping_idle_s: float = 15.0,
+    def __init__(self, websocket: Any, deployment: Any, executor: Any, *, ping_idle_s: float = protocol.SERVER_PING_IDLE_MS / 1000,
                  hub: QueryHub | None = None) -> None:
         self.ws = websocket
         self.hub = hub if hub is not None else QueryHub(deployment, executor, error_fields=_error_fields)
@@ -75,7 +79,7 @@ class SyncSession:
         self.pending = _Pending()
         self.want_room = False  # the hub skipped us for a full queue: mark dirty once it drains
         self.out: asyncio.Queue[str | None] = asyncio.Queue(OUT_QUEUE)
-        self.mutations: asyncio.Queue[dict] = asyncio.Queue(1000)
+        self.mutations: asyncio.Queue[dict] = asyncio.Queue(protocol.MAX_QUEUED_MUTATIONS)
         self.last_sent = time.monotonic()
         self.closed = False
         self.loop = asyncio.get_running_loop()
@@ -112,14 +116,14 @@ class SyncSession:
                 pass
 
     async def _fatal(self, message: str) -> None:
-        await self._send({"type": "FatalError", "error": message})
+        await self._send({"type": ServerMessage.FATAL_ERROR, "error": message})
         await self.out.put(None)
         raise _Close(1008, "BadRequest")
 
     # ---- sending -------------------------------------------------------------------------------------
 
     async def _send(self, msg: dict) -> None:
-        await self.out.put(wire.dumps(msg))
+        await self.out.put(protocol.dumps(msg))
 
     async def _sender(self) -> None:
         while True:
@@ -139,7 +143,7 @@ class SyncSession:
         while True:
             await asyncio.sleep(min(1.0, self.ping_idle_s / 2))
             if time.monotonic() - self.last_sent >= self.ping_idle_s and self.out.empty():
-                await self._send({"type": "Ping"})
+                await self._send({"type": ServerMessage.PING})
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -148,20 +152,17 @@ class SyncSession:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            text = message.get("text")
-            if text is None:
-                await self._fatal("binary frames are not part of the sync protocol; send JSON text frames")
             try:
-                msg = json.loads(text)
-            except json.JSONDecodeError as exc:
-                await self._fatal(f"malformed message (not JSON): {exc}")
-            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-                await self._fatal("malformed message: expected a JSON object with a string \"type\"")
+                msg = protocol.parse_message(message.get("text", message.get("bytes")))
+            except ProtocolError as exc:
+                await self._fatal(str(exc))
             handler = _HANDLERS.get(msg["type"])
             if handler is None:
                 await self._fatal(f"unknown message type {msg['type']!r}")
             try:
                 await handler(self, msg)
+            except ProtocolError as exc:
+                await self._fatal(str(exc))
             except (KeyError, TypeError, ValueError) as exc:
                 if isinstance(exc, _Close):
                     raise
@@ -174,7 +175,7 @@ class SyncSession:
         self.session_id = sid
         seen = msg.get("maxObservedTimestamp")
         if seen is not None:
-            wire.decode_ts(seen)  # malformed -> ProtocolError (a ValueError subclass? no: handled below)
+            protocol.decode_ts_ns(seen)  # malformed -> ProtocolError -> FatalError (in _reader)
 
     async def _on_modify(self, msg: dict) -> None:
         base, new = msg["baseVersion"], msg["newVersion"]
@@ -183,17 +184,17 @@ class SyncSession:
         if not isinstance(new, int) or new <= base:
             await self._fatal(f"query set newVersion {new!r} must be greater than baseVersion {base}")
         for mod in msg["modifications"]:
-            qid = mod["queryId"]
-            if mod["type"] == "Add":
+            qid = protocol.parse_u32(mod["queryId"], "queryId")
+            if mod["type"] == QuerySetChange.ADD:
                 if qid in self.queries:
                     await self._fatal(f"query id {qid} is already in use")
                 try:
                     path = canonical_path(mod["udfPath"])
-                    args: Any = wire.args_from_wire(mod.get("args", [{}]))
+                    args: Any = protocol.args_from_wire(mod.get("args", [{}]))
                 except RippleError as exc:
                     path, args = str(mod["udfPath"]), exc
                 self.queries[qid] = LiveQuery(qid, path, args, mod.get("journal"), self.hub.acquire(self, path, args))
-            elif mod["type"] == "Remove":
+            elif mod["type"] == QuerySetChange.REMOVE:
                 q = self.queries.pop(qid, None)
                 if q is None:
                     await self._fatal(f"cannot remove unknown query id {qid}")
@@ -205,17 +206,16 @@ class SyncSession:
         self.hub.mark(self)
 
     async def _on_mutation(self, msg: dict) -> None:
-        if not isinstance(msg["requestId"], int):
-            await self._fatal("requestId must be an integer")
+        protocol.parse_u32(msg["requestId"], "requestId")
         if self.mutations.full():
-            await self._send(_response("MutationResponse", msg["requestId"], error="TooManyConcurrentMutations: "
-                                       "more than 1000 mutations queued on this connection"))
+            await self._send(_response(ServerMessage.MUTATION_RESPONSE, msg["requestId"], error=(
+                f"TooManyConcurrentMutations: more than {protocol.MAX_QUEUED_MUTATIONS} mutations queued on "
+                "this connection")))
             return
         self.mutations.put_nowait(msg)
 
     async def _on_action(self, msg: dict) -> None:
-        if not isinstance(msg["requestId"], int):
-            await self._fatal("requestId must be an integer")
+        protocol.parse_u32(msg["requestId"], "requestId")
         task = asyncio.create_task(self._run_action(msg))
         self._actions.add(task)
         task.add_done_callback(self._actions.discard)
@@ -224,24 +224,24 @@ class SyncSession:
         token_type, base = msg.get("tokenType"), msg.get("baseVersion")
         if base != self.identity:
             await self._auth_error(f"identity base version {base} does not match the server's {self.identity}")
-        if token_type == "Admin":
+        if token_type == TokenType.ADMIN:
             if not self.dep.is_admin(msg.get("value")):
                 await self._auth_error("the admin key is not valid for this deployment")
-        elif token_type == "User":
+        elif token_type == TokenType.USER:
             await self._auth_error("user authentication (JWT) is not configured on this deployment")
-        elif token_type != "None":
+        elif token_type != TokenType.NONE:
             await self._auth_error(f"unknown tokenType {token_type!r}")
         self.identity += 1
         # An admin session may call internal mutations and actions (as admin HTTP calls may); live
         # queries stay public-only, because shared results must not depend on who subscribed.
-        self.admin = token_type == "Admin"
+        self.admin = token_type == TokenType.ADMIN
         # Results do not depend on the identity (admin or none; user JWTs are refused above), so the
         # shared results stay valid: the forced Transition carries the new identity version.
         self.pending.force = True
         self.hub.mark(self)
 
     async def _auth_error(self, error: str) -> None:
-        await self._send({"type": "AuthError", "error": error, "baseVersion": self.identity, "authUpdateAttempted": True})
+        await self._send({"type": ServerMessage.AUTH_ERROR, "error": error, "baseVersion": self.identity, "authUpdateAttempted": True})
         await self.out.put(None)
         raise _Close(4001, "AuthError")
 
@@ -256,16 +256,16 @@ class SyncSession:
             rid = msg["requestId"]
             try:
                 path = canonical_path(msg["udfPath"])
-                args = wire.args_from_wire(msg.get("args", [{}]))
+                args = protocol.args_from_wire(msg.get("args", [{}]))
                 value, ts, logs, _dup = await self.loop.run_in_executor(
                     self.executor, functools.partial(self.dep.run_mutation_once, self.session_id, rid, path, args,
                                            internal=self.admin))
             except Exception as exc:  # noqa: BLE001 - every failure is a failed response, never a crash
-                await self._send(_response("MutationResponse", rid, error=exc))
+                await self._send(_response(ServerMessage.MUTATION_RESPONSE, rid, error=exc))
                 self.pending.min_ts = max(self.pending.min_ts, self.sent[2])
             else:
-                resp = _response("MutationResponse", rid, value=value, logs=logs)
-                resp["ts"] = wire.encode_ts(ts)
+                resp = _response(ServerMessage.MUTATION_RESPONSE, rid, value=value, logs=logs)
+                resp["ts"] = protocol.encode_hlc(ts)
                 await self._send(resp)
                 self.pending.min_ts = max(self.pending.min_ts, ts)
             self.stats["mutations"] += 1
@@ -276,13 +276,13 @@ class SyncSession:
         rid = msg["requestId"]
         try:
             path = canonical_path(msg["udfPath"])
-            args = wire.args_from_wire(msg.get("args", [{}]))
+            args = protocol.args_from_wire(msg.get("args", [{}]))
             result = await self.loop.run_in_executor(
                 self.executor, lambda: self.dep.app.run(path, args, expect_kind="action", internal=self.admin))
         except Exception as exc:  # noqa: BLE001
-            await self._send(_response("ActionResponse", rid, error=exc))
+            await self._send(_response(ServerMessage.ACTION_RESPONSE, rid, error=exc))
         else:
-            await self._send(_response("ActionResponse", rid, value=result.value, logs=result.logs))
+            await self._send(_response(ServerMessage.ACTION_RESPONSE, rid, value=result.value, logs=result.logs))
         self.stats["actions"] += 1
         self.pending.min_ts = max(self.pending.min_ts, self.dep.db.latest_ts())
         self.pending.force = True
@@ -311,11 +311,11 @@ class SyncSession:
             sq = q.shared
             if sq.body is not None and sq.digest != q.digest:
                 modifications.append(sq.fragment(q.query_id))
-        modifications += ['{"type":"QueryRemoved","queryId":%d}' % qid for qid in pending.removed]
+        modifications += [_REMOVED_JSON % qid for qid in pending.removed]
         end = (qs_version, identity, max(T, self.sent[2]))
         if not modifications and not pending.force and end[:2] == self.sent[:2]:
             return 0
-        text = '{"type":"Transition","startVersion":%s,"endVersion":%s,"modifications":[%s]}' % (
+        text = _TRANSITION_JSON % (
             _version_json(self.sent), _version_json(end), ",".join(modifications))
         try:
             self.out.put_nowait(text)
@@ -338,14 +338,11 @@ class _Close(Exception):
         self.reason = reason
 
 
-def _version(v: tuple[int, int, int]) -> dict:
-    return {"querySet": v[0], "identity": v[1], "ts": wire.encode_ts(v[2])}
-
-
 @functools.lru_cache(maxsize=1024)
 def _version_json(v: tuple[int, int, int]) -> str:
-    """Cached: in a fan-out every session's Transition has the same end (and mostly the same start)."""
-    return '{"querySet":%d,"identity":%d,"ts":"%s"}' % (v[0], v[1], wire.encode_ts(v[2]))
+    """``(querySet, identity, HLC ts)`` as JSON text. Cached: in a fan-out every session's Transition
+    has the same end (and mostly the same start)."""
+    return protocol.state_version_text(v[0], v[1], protocol.hlc_to_ts_ns(v[2]))
 
 
 def _error_fields(exc: BaseException) -> dict:
@@ -368,12 +365,12 @@ def _response(kind: str, rid: int, *, value: Any = None, logs: list[str] | None 
 
 
 _HANDLERS = {
-    "Connect": SyncSession._on_connect,
-    "ModifyQuerySet": SyncSession._on_modify,
-    "Mutation": SyncSession._on_mutation,
-    "Action": SyncSession._on_action,
-    "Authenticate": SyncSession._on_authenticate,
-    "Event": SyncSession._on_event,
+    ClientMessage.CONNECT: SyncSession._on_connect,
+    ClientMessage.MODIFY_QUERY_SET: SyncSession._on_modify,
+    ClientMessage.MUTATION: SyncSession._on_mutation,
+    ClientMessage.ACTION: SyncSession._on_action,
+    ClientMessage.AUTHENTICATE: SyncSession._on_authenticate,
+    ClientMessage.EVENT: SyncSession._on_event,
 }
 
 __all__ = ["SyncSession", "_Close"]

@@ -1,4 +1,5 @@
-"""The `ripple` command line: run (embedded and against a server), export/import, dev redeploy."""
+"""The `ripple` command line: run (embedded and against a server), export/import, dev redeploy (in a
+subprocess, and the watcher itself in-process against a real deployment)."""
 from __future__ import annotations
 
 import json
@@ -82,6 +83,7 @@ def _call(port: int, path: str, args: dict) -> dict:
 
 
 def _wait(pred, timeout=30.0):
+    """Poll *pred* until it holds (True) or *timeout* passes (False); the condition decides."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -91,6 +93,16 @@ def _wait(pred, timeout=30.0):
             pass
         time.sleep(0.1)
     return False
+
+
+HELLO = "from ripple import query\n\n@query\ndef hello(ctx, args):\n    return 'hello {}'\n"
+
+
+def _save(path: Path, text: str) -> None:
+    """Save as editors do (write a temporary file, rename it over), so no watcher sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def test_dev_redeploys_on_change_and_survives_a_broken_edit(tmp_path):
@@ -103,12 +115,13 @@ def test_dev_redeploys_on_change_and_survives_a_broken_edit(tmp_path):
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert _wait(lambda: _call(port, "messages:get_messages", {})["status"] == "success"), (tmp_path / "dev.log").read_text()
-        (app / "extra.py").write_text("from ripple import query\n\n@query\ndef hello(ctx, args):\n    return 'hello v1'\n")
+        assert _wait(lambda: "ripple: watching" in (tmp_path / "dev.log").read_text()), (tmp_path / "dev.log").read_text()
+        _save(app / "extra.py", HELLO.format("v1"))
         assert _wait(lambda: _call(port, "extra:hello", {}).get("value") == "hello v1"), (tmp_path / "dev.log").read_text()
-        (app / "extra.py").write_text("this is not python(\n")
+        _save(app / "extra.py", "this is not python(\n")
         assert _wait(lambda: "redeploy failed" in (tmp_path / "dev.log").read_text())
         assert _call(port, "extra:hello", {})["value"] == "hello v1"  # the previous version keeps serving
-        (app / "extra.py").write_text("from ripple import query\n\n@query\ndef hello(ctx, args):\n    return 'hello v2'\n")
+        _save(app / "extra.py", HELLO.format("v2"))
         assert _wait(lambda: _call(port, "extra:hello", {}).get("value") == "hello v2")
     finally:
         proc.send_signal(signal.SIGINT)
@@ -118,3 +131,46 @@ def test_dev_redeploys_on_change_and_survives_a_broken_edit(tmp_path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_watcher_catches_an_edit_made_before_it_watched_and_ignores_non_app_files(tmp_path):
+    """The watcher on a real in-memory deployment: an edit between the deploy and the start of watching
+    is redeployed by the baseline check; a change outside the app's files (a ``_private.py`` helper)
+    wakes the watcher but does not redeploy; a broken edit fails and keeps the previous version; a good
+    edit redeploys. Each step waits on the watcher's own report of that look at the folder."""
+    import queue
+    import threading
+
+    from engine.functions.loader import app_hash
+    from engine.server.deployment import Deployment
+    from engine.server.watch import Check, watch_and_redeploy
+
+    app = tmp_path / "app"
+    shutil.copytree(CHAT, app, ignore=shutil.ignore_patterns("public", "__pycache__"))
+    before = app_hash(app)
+    db = engine.open_database(None)
+    dep = Deployment(db, app, host="reference")
+    _save(app / "extra.py", HELLO.format("v1"))  # after the deploy, before the watcher starts
+    checks: queue.Queue = queue.Queue()
+    stop, ready = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=watch_and_redeploy, args=(dep, stop, before),
+                               kwargs={"on_ready": ready.set, "on_check": checks.put})
+    watcher.start()
+    try:
+        assert checks.get(timeout=30) is Check.REDEPLOYED  # the baseline check
+        assert ready.wait(30) and dep.deploys == 2
+        assert dep.app.run("extra:hello", {}).value == "hello v1"
+        _save(app / "_private.py", "X = 1\n")  # not an app file (leading underscore)
+        assert checks.get(timeout=30) is Check.UNCHANGED and dep.deploys == 2
+        _save(app / "extra.py", "this is not python(\n")
+        assert checks.get(timeout=30) is Check.FAILED and dep.deploys == 2
+        assert dep.app.run("extra:hello", {}).value == "hello v1"  # the previous version keeps serving
+        _save(app / "extra.py", HELLO.format("v2"))
+        assert checks.get(timeout=30) is Check.REDEPLOYED and dep.deploys == 3
+        assert dep.app.run("extra:hello", {}).value == "hello v2"
+    finally:
+        stop.set()
+        watcher.join(10)
+        dep.close()
+        db.close()
+    assert not watcher.is_alive()  # the stop event ends the watch promptly

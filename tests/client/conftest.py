@@ -1,6 +1,6 @@
 """Fixtures for the asyncio client tests: a real ``ripple serve`` process on a random loopback port
 (killable and restartable on the same port and data), a TCP proxy that can hold server→client bytes,
-and ``run`` for async test bodies with a deadline."""
+``run`` for async test bodies with a deadline, and ``until`` to wait for a condition."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -25,6 +25,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Wait on the event loop until ``pred()`` holds; fail after *timeout* seconds. The condition
+    decides, never the time: the loop only re-checks it between short yields."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        assert loop.time() < deadline, f"{what} not reached within {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 def run(coro: Any, timeout: float = 20.0) -> Any:

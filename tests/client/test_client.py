@@ -9,7 +9,7 @@ import time
 import pytest
 
 from engine.client import ClientClosed, ConvexError, FunctionCallError, RippleClient, sync_url
-from tests.client.conftest import HoldingProxy, ServerProc, run
+from tests.client.conftest import HoldingProxy, ServerProc, run, until
 
 FAST = {"backoff": (0.05, 0.5), "connect_timeout": 10.0}
 
@@ -70,7 +70,6 @@ def test_subscription_follows_a_concurrent_writer_and_callbacks_fire(server):
             async def write():
                 for i in range(5):
                     await writer.mutation("counter:add_note", {"body": f"n{i}"})
-                    await asyncio.sleep(0.02)
 
             task = asyncio.create_task(write())
             async for value in sub:
@@ -139,12 +138,13 @@ def test_reconnect_after_restart_resumes_and_does_not_repeat_an_in_flight_mutati
                 deadline = time.monotonic() + 10
                 while await asyncio.to_thread(srv.query, "counter:notes") != ["before", "in-flight"]:
                     assert time.monotonic() < deadline, "the mutation never committed"
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05)  # polling cadence only: the condition decides
                 assert not pending.done()
-                # ... because the server dies. It comes back on the same port and data.
+                # ... because the server dies. It comes back on the same port and data, once the client
+                # has noticed and failed at least one attempt against the closed port.
                 await asyncio.to_thread(srv.kill)
                 proxy.hold = False
-                await asyncio.sleep(0.3)  # the client notices and retries against a closed port
+                await until(lambda: c.stats.failed_connects >= 1 and not c.connected, 10)
                 await asyncio.to_thread(srv.start)
                 note_id = await asyncio.wait_for(pending, 15)  # re-sent with the same sessionId/requestId
                 assert isinstance(note_id, str)
@@ -171,7 +171,8 @@ def test_closing_fails_pending_calls_and_ends_iteration(server):
         sub = c.subscribe("counter:get")
         assert await sub.next(5) == 0.0
         waiter = asyncio.create_task(sub.next())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one loop turn: the waiter runs up to its wait for the next result
+        assert not waiter.done()
         await c.close()
         with pytest.raises(ClientClosed):
             await waiter

@@ -11,14 +11,15 @@ import pytest
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from engine.client import ConnectionLost, RippleClient, encode_ts
-from tests.client.conftest import run
+from engine.client import ConnectionLost, RippleClient
+from engine.protocol import encode_ts_ns
+from tests.client.conftest import run, until
 
 ZERO = {"querySet": 0, "identity": 0, "ts": "AAAAAAAAAAA="}
 
 
 def version(qs: int, ts: int) -> dict:
-    return {"querySet": qs, "identity": 0, "ts": encode_ts(ts)}
+    return {"querySet": qs, "identity": 0, "ts": encode_ts_ns(ts)}
 
 
 def updated(qid: int, value, **extra) -> dict:
@@ -42,18 +43,10 @@ BAD = {
                                        [updated(0, 666.0), {"type": "QueryTeleported", "queryId": 0}]),
     "unknown message type": json.dumps({"type": "Surprise", "value": 666.0}),
     "response to no request": json.dumps({"type": "MutationResponse", "requestId": 7, "success": True,
-                                          "result": 666.0, "ts": encode_ts(150), "logLines": []}),
+                                          "result": 666.0, "ts": encode_ts_ns(150), "logLines": []}),
     "not JSON": "{nope",
     "FatalError": json.dumps({"type": "FatalError", "error": "go away"}),
 }
-
-
-async def until(pred, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not pred():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 class ScriptedServer:
@@ -95,7 +88,7 @@ class ScriptedServer:
                 self.mutations.append(msg)
                 ts = 5000 + len(self.mutations)
                 await ws.send(json.dumps({"type": "MutationResponse", "requestId": msg["requestId"], "success": True,
-                                          "result": "done", "ts": encode_ts(ts), "logLines": []}))
+                                          "result": "done", "ts": encode_ts_ns(ts), "logLines": []}))
                 await ws.send(transition(version(1, 100 + n * 1000), version(1, ts), []))
                 return  # one mutation per connection in these scripts
 
@@ -123,7 +116,7 @@ def test_protocol_violation_makes_the_client_reconnect_not_apply(case):
                 assert len(srv.connects) == 2
                 second = srv.connects[1]
                 assert second["sessionId"] == srv.connects[0]["sessionId"]
-                assert second["connectionCount"] == 1 and second["maxObservedTimestamp"] == encode_ts(100)
+                assert second["connectionCount"] == 1 and second["maxObservedTimestamp"] == encode_ts_ns(100)
                 assert second["lastCloseReason"] != "InitialConnect"
                 # The query set is re-added from version 0 on the new socket.
                 modify = srv.first_modify[1]

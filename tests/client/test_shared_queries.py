@@ -161,7 +161,7 @@ def test_admin_authentication_bumps_identity_and_keeps_results(served):
             sub = c.subscribe("counter:get")
             assert await sub.next(5) == 0.0
             assert await c.mutation("counter:bump") == 1.0 and sub.value == 1.0
-            assert c._version[1] == 1  # the identity version the server confirmed
+            assert c.state_version.identity == 1  # the identity version the server confirmed
             assert c.stats.protocol_errors == 0
 
     run(body())

@@ -1,6 +1,6 @@
 """Bad input against a live server, over a raw WebSocket (``websockets``) and raw HTTP (``httpx``).
 
-Contract (``convex-protocol.md`` §1, §2.3, §5): protocol violations get a ``FatalError`` and a close;
+Contract (``docs/protocol.md`` §3, §4, §8, §11): protocol violations get a ``FatalError`` and a close;
 function errors never do (they are ``QueryFailed`` / failed responses / HTTP 200 ``status:"error"``);
 request errors are 4xx ``{code, message}``. After every case the server is still up and a connection
 that was open the whole time still receives fresh Transitions.

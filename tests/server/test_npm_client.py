@@ -51,7 +51,7 @@ def test_session_survives_a_server_restart_without_duplicating_the_mutation_in_f
     assert mine == sorted(f"{token} {n}" for n in ("http", "m1", "m2", "m3", "m4"))
 
 
-# A deployment URL ending in "/" makes the npm clients ask for "//api/..." (convex-protocol.md §5.12).
+# A deployment URL ending in "/" makes the npm clients ask for "//api/..." (docs/protocol.md §1).
 TRAILING = pytest.mark.parametrize("suffix", ["", "/"], ids=["url", "url-with-trailing-slash"])
 
 

@@ -1,6 +1,6 @@
 """The sync protocol spoken directly (raw WebSocket): authentication, query removal, path forms, mutation
 dedup by (sessionId, requestId) across sockets, and timestamps that never go backwards across a restart.
-The official clients depend on each of these (``convex-protocol.md`` §1, §5)."""
+The official clients depend on each of these (``docs/protocol.md`` §3, §5)."""
 from __future__ import annotations
 
 import base64

@@ -1,8 +1,9 @@
 """Named race points. Engine code calls ``hooks.hit(name)`` at the places where interleavings matter
 (``committer.before_validate``, ``committer.before_persist``, ``committer.after_persist``,
-``committer.after_publish``); the default ``NO_HOOKS`` does nothing, so production pays one method call.
+``committer.after_publish``, and the mutation runner's ``runner.before_commit``); the default
+``NO_HOOKS`` does nothing, so production pays one method call.
 
-Who may call it: the committer. Tests inject ``engine.testing.hooks.HookController`` to hold a point.
+Who may call it: the committer and the mutation runner (and the layers that document their own points). Tests inject ``engine.testing.hooks.HookController`` to hold a point.
 """
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ class Database:
         self._txn_context = TxnContext(keys=self.keys, index_view=self.index_view, new_id=self._new_id,
                                        physical_ms=self._physical, make_interval_set=self.make_interval_set)
         self._runner = MutationRunner(policy=config.retry, begin=self.begin, committer=self._committer,
-                                      bump=self._bump, sleep=self._sleep, seed=config.seed)
+                                      bump=self._bump, sleep=self._sleep, seed=config.seed, hooks=self._hooks)
         if self._catalogs.current.ts == 0 and self._indexes.has_legacy_globals():
             # Written before catalog changes were commits: make the catalog and schema one record now.
             legacy = self._catalogs.current

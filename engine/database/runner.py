@@ -15,6 +15,10 @@ Policy (``engine.config.RetryPolicy``, recorded with experiment results):
    With ``fallback="fail"`` it raises ``ConflictError`` instead (experiments measuring raw abort rates).
 
 An exception from the function propagates at once: nothing is written and nothing is retried.
+
+Race point (``engine.hooks``): ``runner.before_commit`` - the function has run and its writes are
+buffered, the commit has not been asked for (tests hold it there to interleave schema changes or other
+commits).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from typing import Any, Callable
 
 from engine.conflict.base import ConflictInfo, Verdict
 from engine.config import RetryPolicy
+from engine.hooks import NO_HOOKS, Hooks
 from engine.database.records import AttemptMode, AttemptRecord, MutationOutcome
 from engine.model.errors import ConflictError, RippleError
 
@@ -32,8 +37,9 @@ class MutationRunner:
     """Runs mutations under one ``RetryPolicy``. Thread-safe. Its only state is the jitter generator."""
 
     def __init__(self, *, policy: RetryPolicy, begin: Callable[..., Any], committer: Any, bump: Callable[[str], None],
-                 sleep: Callable[[float], None], seed: int) -> None:
+                 sleep: Callable[[float], None], seed: int, hooks: Hooks = NO_HOOKS) -> None:
         self.policy = policy
+        self._hooks = hooks
         self._begin = begin
         self._committer = committer
         self._bump = bump
@@ -53,6 +59,7 @@ class MutationRunner:
             tx = self._begin(writer=writer)
             value = self._call(fn, tx, args)
             final = tx.finalize()
+            self._hooks.hit("runner.before_commit")
             outcome = self._committer.commit(final)
             tx.settle(outcome.verdict)
             attempts.append(AttemptRecord(tx.begin_ts, outcome.verdict, outcome.ts, outcome.conflict,

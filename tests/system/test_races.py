@@ -72,3 +72,70 @@ def test_failed_durable_write_acknowledges_nothing_and_forgets_the_batch(tmp_pat
         assert db.verify().ok
     finally:
         db.close()
+
+
+def _by_x(fields):
+    from engine import define_schema, define_table, v
+
+    return define_schema({"t": define_table({"x": v.int64(), "y": v.optional(v.int64())}).index("by_x", fields)})
+
+
+def _insert_if_absent(tx):
+    if tx.query("t").with_index("by_x", lambda q: q.eq("x", 1)).first() is None:
+        tx.insert("t", {"x": 1})
+
+
+def test_a_schema_change_between_a_mutations_run_and_its_commit_cannot_hide_a_conflict(tmp_path):
+    """Held at ``runner.before_commit`` (read through by_x, insert buffered), a mutation sees another
+    writer commit x=1 and a schema push redefine by_x (a new index id). Its commit must not go through
+    on the strength of the old read: it conflicts, re-runs, finds the document, and inserts nothing."""
+    hooks = HookController()
+    db = engine.open_database(tmp_path / "db", physical_clock=FakePhysicalClock(), hooks=hooks,
+                              subscriptions="inline", schema=_by_x(["x"]))
+    try:
+        hooks.pause("runner.before_commit")
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("a", db.run_mutation(_insert_if_absent, name="a")))
+        t.start()
+        assert hooks.wait_reached("runner.before_commit")
+        other = db.begin(writer="b")
+        _insert_if_absent(other)
+        assert db.commit(other).verdict is Verdict.COMMIT
+        schema_ts = db.set_schema(_by_x(["x", "y"]))
+        hooks.release("runner.before_commit")
+        t.join(10)
+        first = result["a"].attempts[0]
+        assert first.verdict is Verdict.CONFLICT and first.conflict.ts == schema_ts
+        assert [d["x"] for d in db.read(lambda tx: tx.query("t").collect())] == [1]
+        assert db.verify().ok
+    finally:
+        db.close()
+
+
+def test_dropping_the_index_a_held_mutation_read_makes_its_retry_fail_cleanly(tmp_path):
+    from engine import define_schema, define_table, v
+    from engine.model.errors import UnknownIndexError
+
+    hooks = HookController()
+    db = engine.open_database(tmp_path / "db", physical_clock=FakePhysicalClock(), hooks=hooks,
+                              subscriptions="inline", schema=_by_x(["x"]))
+    try:
+        hooks.pause("runner.before_commit")
+        errors = []
+
+        def run():
+            try:
+                db.run_mutation(_insert_if_absent, name="a")
+            except UnknownIndexError as exc:
+                errors.append(exc)
+
+        t = threading.Thread(target=run)
+        t.start()
+        assert hooks.wait_reached("runner.before_commit")
+        db.set_schema(define_schema({"t": define_table({"x": v.int64(), "y": v.optional(v.int64())})}))
+        hooks.release("runner.before_commit")
+        t.join(10)
+        assert len(errors) == 1                       # the retry ran against the new catalog
+        assert db.read(lambda tx: tx.query("t").collect()) == []
+    finally:
+        db.close()

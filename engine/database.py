@@ -186,7 +186,7 @@ class Database:
         self._subs = SubscriptionManager(
             window=self._window, run_query=self._run_query_for_subscription,
             make_interval_map=self._interval_map_cls, results_equal=_results_equal,
-            processed_ts=latest, mode=config.subscriptions)
+            processed_ts=latest, mode=config.subscriptions, hooks=self._hooks)
         self._committer = Committer(
             clock=self.clock, persistence=self._persistence, index_store=self._index_store,
             window=self._window, catalog=self.catalog, publish=self._on_publish, published_ts=latest,
@@ -440,16 +440,18 @@ class Database:
         self._check_open()
         return self._subs.subscribe(fn, args, on_change)
 
-    def wait_for_subscriptions(self, timeout: float | None = 10.0) -> bool:
-        """Block until every commit so far has been matched against subscriptions and callbacks ran."""
+    def wait_for_subscriptions(self, timeout: float | None = 10.0) -> Any:
+        """Block until every commit so far has been matched against subscriptions and callbacks ran.
+        Returns a ``WaitOutcome`` (truthy only when done; ``TIMED_OUT`` after *timeout* seconds)."""
         return self._subs.wait_idle(timeout)
 
     @property
     def subscriptions(self) -> SubscriptionManager:
         return self._subs
 
-    def _run_query_for_subscription(self, fn: Callable[..., Any], args: tuple) -> tuple[Any, Any, Timestamp]:
-        tx = self.begin(read_only=True, writer=getattr(fn, "__qualname__", "query"))
+    def _run_query_for_subscription(self, fn: Callable[..., Any], args: tuple,
+                                    at: Timestamp | None = None) -> tuple[Any, Any, Timestamp]:
+        tx = self.begin(at=at, read_only=True, writer=getattr(fn, "__qualname__", "query"))
         try:
             return fn(tx, *args), tx.read_set, tx.begin_ts
         finally:

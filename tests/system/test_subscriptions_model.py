@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import engine
 from engine import values
 from engine.clock.hlc import FakePhysicalClock
+from engine.testing.hooks import HookController
 from engine.testing.serializability import INDEX, TABLE, TxnRun, program_strategy, run_op_real, seed_database
 
 QUERIES = {
@@ -95,25 +96,69 @@ def test_write_outside_read_set_never_reruns_the_query():
 
 
 def test_subscription_registered_after_a_racing_commit_still_sees_it():
-    """A query that ran at snapshot T registers after a commit at T' > T was already processed: the
-    write window check at registration must re-run it."""
-    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline")
+    """A query that ran at snapshot T registers after a commit at T' > T was already processed (forced at
+    the hook point between run and registration): the write window check at registration must queue it
+    for a re-run, and the re-run delivers the commit's value."""
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline", hooks=hooks)
     try:
         slots = seed_database(db)
-        seen = []
-        original = db._run_query_for_subscription
+        seen, calls = [], []
 
-        def run_then_commit(fn, args):
-            result = original(fn, args)
-            if not seen:  # first run only: a commit lands between the run and the registration
+        def commit_between_run_and_register():
+            if not seen:  # first registration only
                 seen.append(True)
                 db.mutate(lambda tx: tx.patch(slots[0], {"v": 77}))
                 db.wait_for_subscriptions()
-            return result
 
-        db._subs._run_query = run_then_commit
-        h = db.subscribe(lambda tx: tx.get(slots[0])["v"])
-        assert h.result == 77
+        hooks.on("subscriptions.before_register", commit_between_run_and_register)
+        h = db.subscribe(lambda tx: tx.get(slots[0])["v"], on_change=lambda r, ts: calls.append((r, ts)))
+        assert seen and h.result != 77  # it ran before the commit
+        assert db.wait_for_subscriptions()
+        assert h.result == 77 and calls == [(77, db.latest_ts())]
+        db.subscriptions.check_invariants()
+    finally:
+        db.close()
+
+
+def test_rerun_refreshes_the_read_set_in_place():
+    """A re-run whose read set did not move changes no interval in the maps; one that moved changes only
+    the difference."""
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline")
+    try:
+        slots = seed_database(db)
+        h = db.subscribe(lambda tx: [tx.get(slots[0])["v"], tx.get(slots[1])["v"]])
+        stats = db.subscriptions.stats
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 60}))
+        assert db.wait_for_subscriptions()
+        assert h.result[0] == 60 and stats.reruns == 1
+        assert (stats.intervals_added, stats.intervals_removed) == (0, 0)
+        db.subscriptions.check_invariants()
+        flip = db.subscribe(lambda tx: tx.get(slots[0] if tx.get(slots[0])["v"] < 100 else slots[2])["v"])
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 150}))
+        assert db.wait_for_subscriptions()
+        assert flip.result == db.read(lambda tx: tx.get(slots[2])["v"])
+        assert stats.intervals_added == 1 and stats.intervals_removed == 0  # slots[0] still read, plus slots[2]
+        db.subscriptions.check_invariants()
+    finally:
+        db.close()
+
+
+def test_one_batch_reruns_each_invalidated_query_once_at_the_commit_snapshot():
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline", hooks=hooks)
+    try:
+        slots = seed_database(db)
+        seen = []
+        subs = [db.subscribe(lambda tx, i=i: tx.get(slots[0])["v"] + i, on_change=lambda r, ts: seen.append(ts))
+                for i in range(3)]
+        batches = []
+        hooks.on("subscriptions.after_rerun", lambda: batches.append(db.subscriptions.delivered_ts))
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 1000}))
+        ts = db.latest_ts()
+        assert db.wait_for_subscriptions()
+        assert [s.result for s in subs] == [1000, 1001, 1002]
+        assert seen == [ts, ts, ts] and batches == [ts] and db.subscriptions.stats.reruns == 3
     finally:
         db.close()
 

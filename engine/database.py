@@ -446,6 +446,11 @@ class Database:
         return self._subs.wait_idle(timeout)
 
     @property
+    def hooks(self) -> Hooks:
+        """The injected race-point hooks (committer, subscriptions, scheduler and query hub share them)."""
+        return self._hooks
+
+    @property
     def subscriptions(self) -> SubscriptionManager:
         return self._subs
 

@@ -96,7 +96,7 @@ class QueryHub:
         self.executor = executor  # kept for callers; the hub itself never hops to a thread
         self._error_fields = error_fields
         # Default: the database's hooks (one controller sees engine and hub points in order).
-        self._hooks = hooks if hooks is not None else getattr(deployment.db.subscriptions, "hooks", NO_HOOKS)
+        self._hooks = hooks if hooks is not None else getattr(deployment.db, "hooks", NO_HOOKS)
         self.queries: dict[tuple, SharedQuery] = {}
         self.sessions: set[Any] = set()
         self.dirty: dict[Any, None] = {}          # insertion-ordered set of sessions

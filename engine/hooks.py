@@ -8,7 +8,8 @@ the default ``NO_HOOKS`` does nothing, so production pays one method call. Point
   (the batch's re-runs and deliveries done);
 - scheduler (``engine.functions.scheduler``): ``scheduler.idle``, ``scheduler.before_run``,
   ``scheduler.after_run``;
-- query hub (``engine.server.query_hub``): ``hub.after_publish`` (a cycle queued its Transitions).
+- query hub (``engine.server.query_hub``): ``hub.after_publish`` (a cycle queued its Transitions),
+  ``hub.after_detach`` (a session left).
 
 Who may call it: those modules. Tests inject ``engine.testing.hooks.HookController`` to hold a point,
 run a callback there, or wait until a point has been reached.

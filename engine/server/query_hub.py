@@ -33,7 +33,8 @@ Invariants:
    pending state kept, and marked dirty again when its queue drains, so it later gets one coalesced
    Transition.
 
-Hook point: ``hub.after_publish`` after each cycle has queued its Transitions (on the loop).
+Hook points (on the loop): ``hub.after_publish`` after each cycle has queued its Transitions,
+``hub.after_detach`` after a session left (its queries already released).
 """
 from __future__ import annotations
 
@@ -141,6 +142,7 @@ class QueryHub:
         if not self.sessions and self._listening and not self.queries:
             self._listening = False
             self._subs.remove_group(self)
+        self._hooks.hit("hub.after_detach")
 
     def acquire(self, session: Any, path: str, args: Any) -> SharedQuery:
         if isinstance(args, BaseException):

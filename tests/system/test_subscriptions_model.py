@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import engine
 from engine import values
 from engine.clock.hlc import FakePhysicalClock
+from engine.subscriptions import WaitOutcome
 from engine.testing.hooks import HookController
 from engine.testing.serializability import INDEX, TABLE, TxnRun, program_strategy, run_op_real, seed_database
 
@@ -190,3 +191,18 @@ def test_a_query_that_starts_failing_keeps_its_result_reports_and_recovers():
         db.subscriptions.check_invariants()
     finally:
         db.close()
+
+
+def test_wait_processed_reports_a_timeout_and_done():
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="thread")
+    try:
+        slots = seed_database(db)
+        db.subscribe(lambda tx: tx.get(slots[0])["v"])
+        far = db.latest_ts() + (3_600_000 << 16)
+        assert db.subscriptions.wait_processed(far, timeout=0.05) is WaitOutcome.TIMED_OUT
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 3}))
+        assert db.subscriptions.wait_processed(db.latest_ts(), timeout=10) is WaitOutcome.DONE
+        assert db.subscriptions.delivered_ts == db.latest_ts()
+    finally:
+        db.close()
+    assert db.subscriptions.wait_processed(far, timeout=0.05) is WaitOutcome.STOPPED

@@ -211,8 +211,9 @@ class SubscriptionManager:
         self._requested.clear()
         return out
 
-    def has_requested(self) -> bool:
-        return bool(self._requested)
+    def is_empty(self) -> bool:
+        """No live query, no batch listener, nothing requested: no commit can matter. Caller holds ``lock``."""
+        return not self._subs and not self._groups and not self._requested
 
     def groups(self) -> list[BatchListener]:
         return list(self._groups.values())

@@ -56,7 +56,16 @@ class RerunWorker:
     # ---- inputs ----------------------------------------------------------------------------------
 
     def on_publish(self, commits: list[WindowCommit]) -> None:
-        """Queue *commits* (in commit order). O(len(commits)); never runs a query."""
+        """Queue *commits* (in commit order). O(len(commits)); never runs a query. With nothing live and
+        no batch in progress, nothing can be invalidated: just advance the timestamps (no thread wake)."""
+        m = self._m
+        with m.lock:
+            if m.is_empty():
+                with self._cv:
+                    if not self._pending and not self._busy and not self._woken:
+                        m.processed_ts = self.delivered_ts = commits[-1].ts
+                        self._cv.notify_all()
+                        return
         with self._cv:
             self._pending.extend(commits)
             self._cv.notify_all()
@@ -72,9 +81,19 @@ class RerunWorker:
     def _idle(self) -> bool:
         return not self._pending and not self._woken and not self._busy
 
+    def _drain_inline(self) -> None:
+        with self._cv:
+            self._busy = True
+        try:
+            self._drain()
+        finally:
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+
     def wait_idle(self, timeout: float | None) -> WaitOutcome:
         if self._mode == "inline":
-            self._drain()
+            self._drain_inline()
             return WaitOutcome.DONE
         with self._cv:
             ok = self._cv.wait_for(lambda: self._idle() or self._stopped, timeout)
@@ -82,7 +101,7 @@ class RerunWorker:
 
     def wait_delivered(self, ts: Timestamp, timeout: float | None) -> WaitOutcome:
         if self._mode == "inline":
-            self._drain()
+            self._drain_inline()
         with self._cv:
             ok = self._cv.wait_for(lambda: self.delivered_ts >= ts or self._stopped, timeout)
             return _outcome(ok, self.delivered_ts < ts)

@@ -150,6 +150,51 @@ def test_hub_wait_processed_times_out_with_an_outcome_and_completes_once_covered
     run(body())
 
 
+def test_every_transition_holds_at_one_snapshot_under_concurrent_writers(served):
+    """Two different live queries over the same document, writers committing to it and elsewhere: after
+    every Transition the two results a raw session holds agree (both hold at its endVersion.ts), and the
+    last one is the final count."""
+    _app, _dep, url, _ = served
+    from websockets.asyncio.client import connect
+
+    async def body():
+        writers = [RippleClient(url, **FAST) for _ in range(3)]
+        await asyncio.gather(*(w.connect() for w in writers))
+        async with connect(url.replace("http", "ws") + "/api/sync", compression=None, max_size=None,
+                           proxy=None) as ws:
+            await ws.send(json.dumps({"type": "Connect", "sessionId": "snap", "connectionCount": 0}))
+            await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+                {"type": "Add", "queryId": 0, "udfPath": "counter:get", "args": [{}]},
+                {"type": "Add", "queryId": 1, "udfPath": "counter:padded", "args": [{}]}]}))
+
+            async def bump(w: RippleClient) -> None:  # one bumper: a hot document would conflict
+                for _ in range(30):
+                    await w.mutation("counter:bump")
+
+            async def note(w: RippleClient) -> None:  # commits that invalidate neither query
+                for k in range(15):
+                    await w.mutation("counter:add_note", {"body": f"{id(w)}-{k}"})
+
+            task = asyncio.gather(bump(writers[0]), *(note(w) for w in writers[1:]))
+            held: dict[int, float] = {}
+            transitions = 0
+            while held.get(0) != 30.0 or held.get(1) != 30.0:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if msg["type"] != "Transition":
+                    continue
+                transitions += 1
+                for m in msg["modifications"]:
+                    assert m["type"] == "QueryUpdated", m
+                    held[m["queryId"]] = m["value"] if m["queryId"] == 0 else m["value"]["n"]
+                assert held.get(0) == held.get(1), (msg["endVersion"], held)
+            await task
+            assert transitions >= 2
+        for w in writers:
+            await w.close()
+
+    run(body(), timeout=60)
+
+
 def test_redeploy_reruns_shared_queries_with_the_new_code(served):
     _app, dep, url, app_dir = served
 

@@ -206,3 +206,51 @@ def test_wait_processed_reports_a_timeout_and_done():
     finally:
         db.close()
     assert db.subscriptions.wait_processed(far, timeout=0.05) is WaitOutcome.STOPPED
+
+
+def test_cancel_while_the_worker_holds_a_batch_means_no_callback():
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="thread", hooks=hooks)
+    try:
+        slots = seed_database(db)
+        calls = []
+        h = db.subscribe(lambda tx: tx.get(slots[0])["v"], on_change=lambda r, ts: calls.append(r))
+        hooks.pause("subscriptions.after_match")
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 41}))
+        assert hooks.wait_reached("subscriptions.after_match")  # matched, not yet re-run
+        h.cancel()
+        hooks.release("subscriptions.after_match")
+        assert db.wait_for_subscriptions()
+        assert calls == [] and not h.active and db.subscriptions.live() == 0
+        db.subscriptions.check_invariants()
+    finally:
+        hooks.release("subscriptions.after_match")
+        db.close()
+
+
+def test_a_commit_during_a_rerun_is_matched_against_the_refreshed_read_set():
+    """While a batch is held between matching and re-running, another commit changes the document the
+    query will read next: the next batch must stab the read set the re-run registered, and deliver."""
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="thread", hooks=hooks)
+    try:
+        slots = seed_database(db)
+        calls = []
+        # Reads slots[0]; when its v is 100 it also reads slots[1] (the read set grows on the re-run).
+        h = db.subscribe(lambda tx: (lambda a: a if a != 100 else a + tx.get(slots[1])["v"])(tx.get(slots[0])["v"]),
+                         on_change=lambda r, ts: calls.append((r, ts)))
+        hooks.pause("subscriptions.after_match")
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 100}))
+        t1 = db.latest_ts()
+        assert hooks.wait_reached("subscriptions.after_match")
+        db.mutate(lambda tx: tx.patch(slots[1], {"v": 5}))  # not in the old read set; in the new one
+        t2 = db.latest_ts()
+        hooks.release("subscriptions.after_match")
+        assert db.wait_for_subscriptions()
+        # The first batch re-ran at t1 (before the second commit): 100 + slots[1]'s old v; the second
+        # batch saw the write through the refreshed read set.
+        assert calls[0][1] == t1 and calls[-1] == (105, t2) and h.result == 105
+        db.subscriptions.check_invariants()
+    finally:
+        hooks.release("subscriptions.after_match")
+        db.close()

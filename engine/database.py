@@ -35,7 +35,7 @@ from engine.index.registry import INDEX_KERNELS, open_index_store
 from engine.log.write_window import WindowCommit, WriteWindow
 from engine.persistence.base import CommitRecord, PersistenceConfig
 from engine.persistence.registry import open_persistence
-from engine.subscriptions import SubscriptionHandle, SubscriptionManager
+from engine.subscriptions import SubscriptionHandle, SubscriptionManager, WaitOutcome
 from engine.hooks import NO_HOOKS, Hooks
 from engine.txn.committer import CommitOutcome, Committer, CommitterConfig
 from engine.txn.transaction import Transaction, TxnState
@@ -440,7 +440,7 @@ class Database:
         self._check_open()
         return self._subs.subscribe(fn, args, on_change)
 
-    def wait_for_subscriptions(self, timeout: float | None = 10.0) -> Any:
+    def wait_for_subscriptions(self, timeout: float | None = 10.0) -> WaitOutcome:
         """Block until every commit so far has been matched against subscriptions and callbacks ran.
         Returns a ``WaitOutcome`` (truthy only when done; ``TIMED_OUT`` after *timeout* seconds)."""
         return self._subs.wait_idle(timeout)

@@ -44,7 +44,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from engine.hooks import NO_HOOKS, Hooks
 from engine.server import wire
@@ -92,8 +92,10 @@ def _same_digest(a: tuple[str, bytes], b: tuple[str, bytes]) -> bool:
 
 
 class QueryHub:
-    def __init__(self, deployment: Any, executor: Any, *, error_fields: Any = None, hooks: Hooks | None = None) -> None:
+    def __init__(self, deployment: Any, executor: Any, *, error_fields: Any = None, hooks: Hooks | None = None,
+                 perf_clock: Callable[[], float] = time.perf_counter) -> None:
         self.dep = deployment
+        self._now = perf_clock  # for the cycle log only (seconds); never decides anything
         self.executor = executor  # kept for callers; the hub itself never hops to a thread
         self._error_fields = error_fields
         # Default: the database's hooks (one controller sees engine and hub points in order).
@@ -176,7 +178,7 @@ class QueryHub:
     def mark(self, session: Any, since: float | None = None) -> None:
         """Session *session* needs a cycle (new queries, a response that needs a Transition, ...)."""
         if self._dirty_since is None:
-            self._dirty_since = since if since is not None else time.perf_counter()
+            self._dirty_since = since if since is not None else self._now()
         self.dirty[session] = None
         if not self._scheduled and self.loop is not None:
             self._scheduled = True
@@ -216,7 +218,7 @@ class QueryHub:
         """The subscription manager finished a batch at *ts*: hand it to the loop in one call."""
         loop = self.loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._apply, ts, changes, time.perf_counter())
+            loop.call_soon_threadsafe(self._apply, ts, changes, self._now())
 
     def _on_redeploy(self) -> None:  # any thread
         def bump() -> None:
@@ -255,7 +257,7 @@ class QueryHub:
         self._scheduled = False
         if not self.dirty:
             return
-        started = time.perf_counter()
+        started = self._now()
         batch = list(self.dirty)
         self.dirty.clear()
         since, self._dirty_since = self._dirty_since, None
@@ -274,7 +276,7 @@ class QueryHub:
                 continue
             sessions += 1
             queued += s.publish(T, s.recv_qs_version, s.identity, s.take_pending(), live)
-        t_published = time.perf_counter()
+        t_published = self._now()
         self.stats["transitions"] += queued
         self.stats["cycles"] += 1
         self.stats["publish_s"] += t_published - started
@@ -287,7 +289,7 @@ class QueryHub:
     def _log_cycle(self, since: float, started: float, computed: float, published: float, sessions: int,
                    reruns: int, queued: int) -> None:
         self.cycle_log.append((started - since, computed - started, published - computed,
-                               time.perf_counter() - published, sessions, reruns, queued))
+                               self._now() - published, sessions, reruns, queued))
 
 
 __all__ = ["QueryHub", "SharedQuery", "modification_body"]

@@ -3,6 +3,8 @@
 Role: the subscription half of the overlap kernel. The subscription manager keeps one ``IntervalMap`` per
 index; on every commit it stabs the map with each written key (old and new) and invalidates the owners
 hit. Cost must grow with log(#intervals) plus hits, never linearly with the number of subscriptions.
+After a re-run the manager refreshes the owner's intervals with ``replace`` (a multiset diff: only the
+intervals that changed are deleted or inserted), not by removing and re-inserting the whole read set.
 
 Who may call it: ``engine.subscriptions`` (one writer; no internal locking), tests and benchmarks.
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable
 
 from engine.hooks import NO_HOOKS, Hooks
 from engine.log.write_window import WindowCommit, WriteWindow
-from engine.subscriptions.live import NOTHING, BatchListener, LiveQuery, SubscriptionHandle, SubscriptionStats, WaitOutcome
+from engine.subscriptions.live import BatchListener, LiveQuery, SubscriptionHandle, SubscriptionStats, WaitOutcome
 from engine.subscriptions.rerun import RerunWorker
 from engine.types import Timestamp
 

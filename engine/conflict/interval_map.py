@@ -3,6 +3,8 @@
 Role: the subscription half of the overlap kernel. The subscription manager keeps one ``IntervalMap`` per
 index; on every commit it stabs the map with each written key (old and new) and invalidates the owners
 hit. Cost must grow with log(#intervals) plus hits, never linearly with the number of subscriptions.
+After a re-run the manager refreshes the owner's intervals with ``replace`` (a multiset diff: only the
+intervals that changed are deleted or inserted), not by removing and re-inserting the whole read set.
 
 Who may call it: ``engine.subscriptions`` (one writer; no internal locking), tests and benchmarks.
 
@@ -181,6 +183,55 @@ class IntervalMap:
             self._delete(node)
         self._size -= len(nodes)
         return len(nodes)
+
+    def replace(self, owner: int, intervals: Iterable[Interval]) -> tuple[int, int]:
+        """Make *owner*'s stored intervals exactly *intervals* (a multiset; empty ones ignored) by a diff:
+        stored intervals that are still wanted stay in place, the others are removed, and only the
+        missing ones are inserted. Returns ``(removed, added)``; ``replace(o, [])`` is ``remove_owner``.
+
+        Deterministic order (twins build the same tree): the owner's nodes are scanned in insertion order
+        and each is kept while *intervals* still wants one more copy of its ``(start, end)``; the rest are
+        deleted in that order; then the still-missing intervals are inserted in the order given, after the
+        kept ones in the owner's list. Runtime: O(m + k + (r + a) log n) expected for the owner's m stored
+        intervals, k given, r removed and a added - a re-run whose read set barely moved costs O(m + k).
+        """
+        want: dict[tuple, int] = {}
+        order: list[Interval] = []
+        for iv in intervals:
+            start, end = iv.start, iv.end
+            if end is not None and start >= end:
+                continue
+            k = (start, end)
+            want[k] = want.get(k, 0) + 1
+            order.append(iv)
+        nodes = self._by_owner.get(owner)
+        kept: list[_Node] = []
+        dropped: list[_Node] = []
+        if nodes:
+            for node in nodes:
+                k = (node.start, node.end)
+                c = want.get(k, 0)
+                if c > 0:
+                    want[k] = c - 1
+                    kept.append(node)
+                else:
+                    dropped.append(node)
+            for node in dropped:
+                self._delete(node)
+            self._size -= len(dropped)
+            if kept:
+                self._by_owner[owner] = kept
+            else:
+                del self._by_owner[owner]
+        added = 0
+        for iv in order:
+            k = (iv.start, iv.end)
+            c = want[k]
+            if c > 0:  # copies still missing after the kept ones: insert them (first occurrences first)
+                want[k] = c - 1
+                self.insert(owner, iv)
+                added += 1
+        return len(dropped), added
 
     def _delete(self, target: _Node) -> None:
         """Unlink *target* (present in the tree) and repair annotations on its path. O(log n) expected."""

@@ -46,7 +46,7 @@ from engine.index.registry import INDEX_KERNELS, open_index_store
 from engine.log.write_window import WindowCommit, WriteWindow
 from engine.persistence.base import PersistenceConfig
 from engine.persistence.registry import open_persistence
-from engine.subscriptions import SubscriptionHandle, SubscriptionManager
+from engine.subscriptions import SubscriptionHandle, SubscriptionManager, WaitOutcome
 from engine.txn.committer import CommitOutcome, Committer, CommitterConfig
 from engine.txn.read_set import ReadSet
 from engine.txn.transaction import FinalTransaction, Transaction, TxnContext
@@ -117,7 +117,7 @@ class Database:
         self._subs = SubscriptionManager(
             window=self._window, run_query=self._run_query_for_subscription,
             make_interval_map=self._interval_map_cls, results_equal=_results_equal,
-            processed_ts=latest, mode=config.subscriptions)
+            processed_ts=latest, mode=config.subscriptions, hooks=self._hooks)
         self._committer = Committer(
             clock=self.clock, persistence=self._persistence, index_store=self._index_store,
             window=self._window, catalogs=self._catalogs, prepare_indexes=self._prepare_indexes,
@@ -278,16 +278,23 @@ class Database:
         self._check_open()
         return self._subs.subscribe(fn, args, on_change)
 
-    def wait_for_subscriptions(self, timeout: float | None = 10.0) -> bool:
-        """Block until every commit so far has been matched against subscriptions and callbacks ran."""
+    def wait_for_subscriptions(self, timeout: float | None = 10.0) -> WaitOutcome:
+        """Block until every commit so far has been matched against subscriptions and callbacks ran.
+        Returns a ``WaitOutcome`` (truthy only when done; ``TIMED_OUT`` after *timeout* seconds)."""
         return self._subs.wait_idle(timeout)
+
+    @property
+    def hooks(self) -> Hooks:
+        """The injected race-point hooks (committer, runner, subscriptions, scheduler and query hub share them)."""
+        return self._hooks
 
     @property
     def subscriptions(self) -> SubscriptionManager:
         return self._subs
 
-    def _run_query_for_subscription(self, fn: Callable[..., Any], args: tuple) -> tuple[Any, Any, Timestamp]:
-        tx = self.begin(read_only=True, writer=getattr(fn, "__qualname__", "query"))
+    def _run_query_for_subscription(self, fn: Callable[..., Any], args: tuple,
+                                    at: Timestamp | None = None) -> tuple[Any, Any, Timestamp]:
+        tx = self.begin(at=at, read_only=True, writer=getattr(fn, "__qualname__", "query"))
         try:
             return fn(tx, *args), tx.read_set, tx.begin_ts
         finally:

@@ -14,7 +14,11 @@ Semantics:
 - Pending jobs survive restarts: the worker rebuilds its queue from the table when it starts and learns
   about new jobs through a live subscription on the table.
 
-No ambient time: the clock (epoch ms) is injected; the worker waits on a condition with a timeout.
+No ambient time: the clock (epoch ms) is injected (default: the database's injected physical clock);
+the worker waits on a condition, woken by new jobs, ``wake()`` (after a test advanced its clock) or the
+time until the next due job (at most 1 s). Hook points (``engine.hooks``, default: the database's):
+``scheduler.idle`` (the worker is about to wait: nothing due as of its clock), ``scheduler.before_run``
+and ``scheduler.after_run`` (around one due job).
 """
 from __future__ import annotations
 
@@ -23,20 +27,27 @@ import json
 import threading
 from typing import Any, Callable
 
+from engine.model.errors import ConvexError, FunctionError, InvalidIdError, RippleError, SyscallError
 from engine.functions.paths import canonical_path
 from engine.functions.spec import FunctionKind
-from engine.model.errors import ConvexError, FunctionError, InvalidIdError, RippleError, SyscallError
+from engine.hooks import NO_HOOKS, Hooks
 
 TABLE = "_scheduled_functions"
 
 
 class Scheduler:
-    def __init__(self, app: Any, *, now_ms: Callable[[], float] | None = None, max_batch: int = 64) -> None:
+    def __init__(self, app: Any, *, now_ms: Callable[[], float] | None = None, max_batch: int = 64,
+                 hooks: Hooks | None = None) -> None:
         self.app = app
         self.db = app.db
         self.now_ms = now_ms or (lambda: float(self.db.physical_ms()))
         self.max_batch = max_batch
+        self.hooks = hooks if hooks is not None else getattr(self.db, "hooks", NO_HOOKS)
         self._cv = threading.Condition()
+        self._poked = False
+        self._wakes = 0
+        #: The wake number the worker had seen when it last parked with nothing due (see ``wake``).
+        self.idle_gen = 0
         self._heap: list[tuple[float, str]] = []
         self._known: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -114,30 +125,60 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def wake(self) -> int:
+        """Make the worker look at its clock again now (e.g. after a test advanced an injected clock).
+        Returns this wake's number: once ``idle_gen`` reaches it, the worker has, after this call, run
+        every job due by its clock and parked (``scheduler.idle``)."""
+        with self._cv:
+            self._wakes += 1
+            self._poked = True
+            self._cv.notify_all()
+            return self._wakes
+
+    def pending(self) -> int:
+        """Jobs queued in the worker (due or not). O(1)."""
+        with self._cv:
+            return len(self._heap)
+
     def _enqueue(self, at_ms: float, job_id: str) -> None:
         with self._cv:
             if job_id in self._known:
                 return
             self._known.add(job_id)
             heapq.heappush(self._heap, (at_ms, job_id))
+            self._poked = True
             self._cv.notify_all()
 
+    def _next_due(self) -> tuple[str | None, float | None]:
+        """Under ``_cv``: pop the job due now, or return how long (s) until the next one (None: none)."""
+        now = self.now_ms()
+        if self._heap and self._heap[0][0] <= now:
+            return heapq.heappop(self._heap)[1], None
+        return None, None if not self._heap else max(0.001, (self._heap[0][0] - now) / 1000.0)
+
     def _loop(self) -> None:
+        hit = self.hooks.hit
         while True:
             with self._cv:
-                while not self._stopped:
-                    now = self.now_ms()
-                    if self._heap and self._heap[0][0] <= now:
-                        break
-                    wait = None if not self._heap else max(0.001, (self._heap[0][0] - now) / 1000.0)
-                    self._cv.wait(timeout=min(wait, 1.0) if wait is not None else 1.0)
                 if self._stopped:
                     return
-                _, job_id = heapq.heappop(self._heap)
+                self._poked = False
+                gen = self._wakes
+                job_id, wait = self._next_due()
+                if job_id is None:
+                    self.idle_gen = gen
+            if job_id is None:
+                hit("scheduler.idle")  # outside the lock: a test holding this point blocks no scheduling
+                with self._cv:
+                    if not self._poked and not self._stopped:
+                        self._cv.wait(timeout=min(wait, 1.0) if wait is not None else 1.0)
+                continue
+            hit("scheduler.before_run")
             try:
                 self._run(job_id)
             except Exception as exc:  # noqa: BLE001 - a broken job must not stop the worker
                 self.ran.append((job_id, "?", f"worker error: {exc}"))
+            hit("scheduler.after_run")
 
     def _run(self, job_id: str) -> None:
         job = self.db.read(lambda tx: tx.get(job_id))

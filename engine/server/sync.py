@@ -5,13 +5,13 @@ and limits come from ``engine.protocol``). Per session:
 
 - Reader (event loop): parses messages and updates the session state; never blocks on the engine.
 - Transitions come from the deployment's ``QueryHub`` (``engine.server.query_hub``): live queries with
-  the same (path, arguments) are shared by all sessions, re-run once per snapshot, and watched once.
-  A session marks itself dirty (new or removed queries, a response that must be followed by a
-  Transition, an identity change); the hub's cycle picks the snapshot ``T`` = the subscription
-  manager's ``processed_ts`` (waiting, after a mutation, until it covers the commit), re-runs what is
-  not known valid at ``T``, and calls ``publish``, so every result in the Transition holds at
-  ``endVersion.ts = T``. Unchanged results (same value and log lines) are left out. Invalidations
-  arriving while a cycle runs coalesce into the next Transition.
+  the same (path, arguments) are shared by all sessions and are live queries of the engine's
+  subscription manager, re-run once per batch snapshot by its re-run worker. A session marks itself
+  dirty (new or removed queries, a response that must be followed by a Transition, an identity change);
+  the hub's cycle (on the loop) publishes at the hub's ``T`` - the newest batch snapshot it applied,
+  waiting, after a mutation, until ``T`` covers the commit - so every result in the Transition holds at
+  ``endVersion.ts = T``. Unchanged results (same value and log lines) are left out. Batches arriving
+  while a session is skipped coalesce into its next Transition.
 - Mutation worker: runs this socket's mutations strictly in arrival order, deduplicated by
   ``(sessionId, requestId)``; each ``MutationResponse`` is followed by a Transition at ``T >= commit``.
 - Actions run concurrently; each response is followed by a Transition (the action may have written).

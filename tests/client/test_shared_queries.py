@@ -18,6 +18,8 @@ import engine
 from engine.client import RippleClient
 from engine.server.asgi import create_app, uvicorn_config
 from engine.server.deployment import Deployment
+from engine.subscriptions import WaitOutcome
+from engine.testing.hooks import HookController
 from tests.client.conftest import APP, free_port, run
 
 FAST = {"backoff": (0.05, 0.5)}
@@ -27,7 +29,7 @@ FAST = {"backoff": (0.05, 0.5)}
 def inprocess_server(app_dir: Path, data: Path):
     import uvicorn
 
-    db = engine.open_database(data)
+    db = engine.open_database(data, hooks=HookController())  # db.hooks: engine and hub points
     dep = Deployment(db, app_dir, host="reference")
     app = create_app(dep)
     port = free_port()
@@ -80,10 +82,10 @@ def test_identical_queries_rerun_once_per_commit_for_all_sessions(served):
         await asyncio.gather(*(c.close() for c in clients))
 
     run(body())
-    deadline = time.monotonic() + 5
-    while hub.queries or hub.sessions:  # every session gone: every shared query released
-        assert time.monotonic() < deadline, (hub.queries, hub.sessions)
-        time.sleep(0.02)
+    # Every session gone: every shared query released (checked each time a session detaches).
+    assert app.state.query_hub.dep.db.hooks.wait_hit("hub.after_detach", timeout=5,
+                                                     until=lambda: not hub.queries and not hub.sessions), \
+        (hub.queries, hub.sessions)
 
 
 def test_many_sessions_and_writers_see_monotone_values_ending_at_the_final_state(served):
@@ -92,8 +94,15 @@ def test_many_sessions_and_writers_see_monotone_values_ending_at_the_final_state
     async def body():
         readers = [RippleClient(url, **FAST) for _ in range(12)]
         seen: list[list[int]] = [[] for _ in readers]
+        all_final = asyncio.Event()
+
+        def on_update(i: int, v: list) -> None:
+            seen[i].append(len(v))
+            if all(s and s[-1] == 45 for s in seen):
+                all_final.set()
+
         for i, c in enumerate(readers):
-            c.subscribe("counter:notes", on_update=lambda v, i=i: seen[i].append(len(v)))
+            c.subscribe("counter:notes", on_update=lambda v, i=i: on_update(i, v))
             c.subscribe("counter:checked", {"x": float(i % 3)})  # a few distinct shared queries too
         await asyncio.gather(*(c.connect() for c in readers))
         writers = [RippleClient(url, **FAST) for _ in range(3)]
@@ -104,10 +113,10 @@ def test_many_sessions_and_writers_see_monotone_values_ending_at_the_final_state
                 await w.mutation("counter:add_note", {"body": f"{id(w)}-{k}"})
 
         await asyncio.gather(*(write(w) for w in writers))
-        deadline = asyncio.get_running_loop().time() + 10
-        while any(not s or s[-1] != 45 for s in seen):
-            assert asyncio.get_running_loop().time() < deadline, [s[-3:] for s in seen]
-            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(all_final.wait(), 10)
+        except asyncio.TimeoutError:
+            raise AssertionError([s[-3:] for s in seen]) from None
         for s in seen:
             assert s == sorted(s) and len(set(s)) == len(s)  # never backwards, never repeated
         assert await readers[0].query("counter:checked", {"x": 2.0}) == 4.0
@@ -117,6 +126,73 @@ def test_many_sessions_and_writers_see_monotone_values_ending_at_the_final_state
             await c.close()
 
     run(body(), timeout=30)
+
+
+def test_hub_wait_processed_times_out_with_an_outcome_and_completes_once_covered(served):
+    app, dep, url, _ = served
+    hub = app.state.query_hub
+
+    async def on_hub_loop(coro):
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, hub.loop))
+
+    async def body():
+        async with RippleClient(url, **FAST) as c:
+            sub = c.subscribe("counter:get")
+            assert await sub.next(5) == 0.0
+            far = dep.db.latest_ts() + (3_600_000 << 16)  # an hour ahead: no batch can cover it
+            assert await on_hub_loop(hub.wait_processed(far, timeout=0.2)) is WaitOutcome.TIMED_OUT
+            assert not hub._waiters  # a timed-out wait leaves nothing behind
+            assert await c.mutation("counter:bump") == 1.0
+            ts = dep.db.latest_ts()
+            assert await on_hub_loop(hub.wait_processed(ts, timeout=10)) is WaitOutcome.DONE
+            assert hub.T >= ts and sub.value == 1.0
+
+    run(body())
+
+
+def test_every_transition_holds_at_one_snapshot_under_concurrent_writers(served):
+    """Two different live queries over the same document, writers committing to it and elsewhere: after
+    every Transition the two results a raw session holds agree (both hold at its endVersion.ts), and the
+    last one is the final count."""
+    _app, _dep, url, _ = served
+    from websockets.asyncio.client import connect
+
+    async def body():
+        writers = [RippleClient(url, **FAST) for _ in range(3)]
+        await asyncio.gather(*(w.connect() for w in writers))
+        async with connect(url.replace("http", "ws") + "/api/sync", compression=None, max_size=None,
+                           proxy=None) as ws:
+            await ws.send(json.dumps({"type": "Connect", "sessionId": "snap", "connectionCount": 0}))
+            await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+                {"type": "Add", "queryId": 0, "udfPath": "counter:get", "args": [{}]},
+                {"type": "Add", "queryId": 1, "udfPath": "counter:padded", "args": [{}]}]}))
+
+            async def bump(w: RippleClient) -> None:  # one bumper: a hot document would conflict
+                for _ in range(30):
+                    await w.mutation("counter:bump")
+
+            async def note(w: RippleClient) -> None:  # commits that invalidate neither query
+                for k in range(15):
+                    await w.mutation("counter:add_note", {"body": f"{id(w)}-{k}"})
+
+            task = asyncio.gather(bump(writers[0]), *(note(w) for w in writers[1:]))
+            held: dict[int, float] = {}
+            transitions = 0
+            while held.get(0) != 30.0 or held.get(1) != 30.0:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if msg["type"] != "Transition":
+                    continue
+                transitions += 1
+                for m in msg["modifications"]:
+                    assert m["type"] == "QueryUpdated", m
+                    held[m["queryId"]] = m["value"] if m["queryId"] == 0 else m["value"]["n"]
+                assert held.get(0) == held.get(1), (msg["endVersion"], held)
+            await task
+            assert transitions >= 2
+        for w in writers:
+            await w.close()
+
+    run(body(), timeout=60)
 
 
 def test_redeploy_reruns_shared_queries_with_the_new_code(served):

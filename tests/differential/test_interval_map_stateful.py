@@ -5,6 +5,9 @@ runs against every twin from ``engine._impl.implementations("interval_map")``).
 
 Who uses it: pytest; ``tests/mutants`` reuses ``make_interval_map_machine``.
 
+``replace`` (the in-place read-set refresh of a re-run) is checked against the model's multiset diff,
+including its ``(removed, added)`` counts, so a "remove everything and re-insert" implementation fails.
+
 Invariants checked after every step: the subject's ``check_invariants()`` (BST and heap order, max-end
 annotations, owner index); ``len`` and ``owners()`` equal the model's; and, while the map is small enough
 for the linear model to keep up, ``stab`` agrees with the model on every boundary key and its successor
@@ -56,6 +59,21 @@ def make_interval_map_machine(impl: Callable[..., Any]) -> type[RuleBasedStateMa
         def remove_owner(self, owner: int) -> None:
             assert self.subject.remove_owner(owner) == self.model.remove_owner(owner)
             assert owner not in self.subject.owners()
+
+        @rule(owner=owners_st, ivs=st.lists(small_intervals, max_size=8))
+        def replace(self, owner: int, ivs: list[Interval]) -> None:
+            assert self.subject.replace(owner, ivs) == self.model.replace(owner, ivs), ivs
+            if not any(not iv.is_empty() for iv in ivs):
+                assert owner not in self.subject.owners()
+
+        @rule(owner=owners_st, data=st.data())
+        def replace_overlapping(self, owner: int, data: st.DataObject) -> None:
+            """A re-run's typical diff: keep some of what the owner holds, drop some, add a few."""
+            held = [iv for o, iv in self.model.items if o == owner]
+            keep = data.draw(st.lists(st.sampled_from(held), max_size=len(held)) if held else st.just([]))
+            extra = data.draw(st.lists(small_intervals, max_size=3))
+            new = data.draw(st.permutations(keep + extra))
+            assert self.subject.replace(owner, new) == self.model.replace(owner, new), new
 
         @rule(key=small_keys)
         def stab(self, key: bytes) -> None:
@@ -164,7 +182,12 @@ def test_edges(impl: Any) -> None:
     assert len(m) == 4
     assert m.stab(b"c") == {2, 3} and m.stab(b"b\xff") == {1} and m.stab(b"") == set()
     assert m.stab(b"\xff\xff") == {2} and m.stab_many([b"a", b"c\x00"]) == {1, 2}
+    # replace diffs in place: the kept interval stays, one copy goes, the new one is added.
+    assert m.replace(1, [Interval(b"a", b"c"), Interval(b"x", b"y"), Interval(b"q", b"q")]) == (1, 1)
+    assert len(m) == 4 and m.stab(b"x") == {1, 2} and m.replace(1, [Interval(b"x", b"y"), Interval(b"a", b"c")]) == (0, 0)
+    assert m.replace(1, [Interval(b"a", b"c"), Interval(b"a", b"c")]) == (1, 1)
     assert m.remove_owner(1) == 2 and m.remove_owner(1) == 0 and m.remove_owner(99) == 0
+    assert m.replace(99, []) == (0, 0) and 99 not in m.owners()
     assert m.stab(b"a") == set() and len(m) == 2
     m.check_invariants()
     state = m.debug_state()
@@ -178,7 +201,9 @@ from tests.differential.test_interval_set_stateful import LONG_PREFIXES, _prefix
 
 @given(seed=st.integers(0, 2**32 - 1),
        ops=st.lists(st.one_of(st.tuples(st.just("ins"), owners_st, st.sampled_from(LONG_PREFIXES), small_intervals),
-                              st.tuples(st.just("rm"), owners_st)), max_size=60),
+                              st.tuples(st.just("rm"), owners_st),
+                              st.tuples(st.just("rep"), owners_st, st.sampled_from(LONG_PREFIXES),
+                                        st.lists(small_intervals, max_size=5))), max_size=60),
        keys=key_lists)
 def test_twins_build_identical_trees(seed: int, ops: list[tuple], keys: list[bytes]) -> None:
     """Same seed, same operations: every implementation holds the same shape (debug_state, incl. depth
@@ -193,6 +218,11 @@ def test_twins_build_identical_trees(seed: int, ops: list[tuple], keys: list[byt
             for m in maps.values():
                 m.insert(owner, _prefixed(p, iv))
             model.insert(owner, _prefixed(p, iv))
+        elif op[0] == "rep":
+            _, owner, p, ivs = op
+            ivs = [_prefixed(p, iv) for iv in ivs]
+            got = {m.replace(owner, ivs) for m in maps.values()}
+            assert got == {model.replace(owner, ivs)}
         else:
             got = {m.remove_owner(op[1]) for m in maps.values()}
             assert got == {model.remove_owner(op[1])}

@@ -121,6 +121,53 @@ class UnboundedMissedMap(MAP_TWIN.IntervalMap):  # type: ignore[misc,name-define
         return super().stab(key) & self._bounded_hit(key)
 
 
+class ReplaceNeverRemovesMap(MAP_TWIN.IntervalMap):  # type: ignore[misc,name-defined]
+    """``replace`` inserts what is missing but leaves intervals the new read set no longer has."""
+
+    def replace(self, owner: int, intervals: Any) -> tuple[int, int]:
+        intervals = list(intervals)
+        held = [Interval(s, e) for s, e in self.debug_state()["owners"].get(owner, [])]
+        _removed, added = super().replace(owner, intervals + held)  # keeps every held interval
+        return _diff_removed(held, intervals), added
+
+
+def _diff_removed(held: list[Interval], new: list[Interval]) -> int:
+    """What a correct replace would report as removed (so only the tree, not the count, is wrong)."""
+    want: dict[tuple, int] = {}
+    for iv in new:
+        if not iv.is_empty():
+            want[(iv.start, iv.end)] = want.get((iv.start, iv.end), 0) + 1
+    gone = 0
+    for iv in held:
+        k = (iv.start, iv.end)
+        if want.get(k, 0) > 0:
+            want[k] -= 1
+        else:
+            gone += 1
+    return gone
+
+
+class ReplaceReinsertsAllMap(MAP_TWIN.IntervalMap):  # type: ignore[misc,name-defined]
+    """``replace`` as remove-everything-then-insert: the right final tree, but not in place."""
+
+    def replace(self, owner: int, intervals: Any) -> tuple[int, int]:
+        intervals = [iv for iv in intervals if not iv.is_empty()]
+        removed = self.remove_owner(owner)
+        for iv in intervals:
+            self.insert(owner, iv)
+        return removed, len(intervals)
+
+
+class ReplaceAsSetMap(MAP_TWIN.IntervalMap):  # type: ignore[misc,name-defined]
+    """``replace`` collapses duplicate intervals in the new read set (a set where a multiset is due)."""
+
+    def replace(self, owner: int, intervals: Any) -> tuple[int, int]:
+        seen: dict[tuple, Interval] = {}
+        for iv in intervals:
+            seen.setdefault((iv.start, iv.end), iv)
+        return super().replace(owner, list(seen.values()))
+
+
 SET_MUTANTS = [
     pytest.param(StaleBoundaryCacheSet, id="set-stale-boundary-cache"),
     pytest.param(InclusiveEndFastPathSet, id="set-inclusive-end-fast-path"),
@@ -130,6 +177,9 @@ MAP_MUTANTS = [
     pytest.param(IteratorDropsLastKeyMap, id="map-iterator-drops-last-key"),
     pytest.param(HalfRemoveMap, id="map-half-remove-owner"),
     pytest.param(UnboundedMissedMap, id="map-unbounded-missed"),
+    pytest.param(ReplaceNeverRemovesMap, id="map-replace-never-removes"),
+    pytest.param(ReplaceReinsertsAllMap, id="map-replace-reinserts-all"),
+    pytest.param(ReplaceAsSetMap, id="map-replace-as-set"),
 ]
 
 

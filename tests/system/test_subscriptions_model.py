@@ -6,8 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.clock.hlc import FakePhysicalClock
 from engine.model import values
+from engine.clock.hlc import FakePhysicalClock
+from engine.subscriptions import WaitOutcome
+from engine.testing.hooks import HookController
 from engine.testing.serializability import INDEX, TABLE, TxnRun, program_strategy, run_op_real, seed_database
 
 QUERIES = {
@@ -95,25 +97,69 @@ def test_write_outside_read_set_never_reruns_the_query():
 
 
 def test_subscription_registered_after_a_racing_commit_still_sees_it():
-    """A query that ran at snapshot T registers after a commit at T' > T was already processed: the
-    write window check at registration must re-run it."""
-    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline")
+    """A query that ran at snapshot T registers after a commit at T' > T was already processed (forced at
+    the hook point between run and registration): the write window check at registration must queue it
+    for a re-run, and the re-run delivers the commit's value."""
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline", hooks=hooks)
     try:
         slots = seed_database(db)
-        seen = []
-        original = db._run_query_for_subscription
+        seen, calls = [], []
 
-        def run_then_commit(fn, args):
-            result = original(fn, args)
-            if not seen:  # first run only: a commit lands between the run and the registration
+        def commit_between_run_and_register():
+            if not seen:  # first registration only
                 seen.append(True)
                 db.mutate(lambda tx: tx.patch(slots[0], {"v": 77}))
                 db.wait_for_subscriptions()
-            return result
 
-        db._subs._run_query = run_then_commit
-        h = db.subscribe(lambda tx: tx.get(slots[0])["v"])
-        assert h.result == 77
+        hooks.on("subscriptions.before_register", commit_between_run_and_register)
+        h = db.subscribe(lambda tx: tx.get(slots[0])["v"], on_change=lambda r, ts: calls.append((r, ts)))
+        assert seen and h.result != 77  # it ran before the commit
+        assert db.wait_for_subscriptions()
+        assert h.result == 77 and calls == [(77, db.latest_ts())]
+        db.subscriptions.check_invariants()
+    finally:
+        db.close()
+
+
+def test_rerun_refreshes_the_read_set_in_place():
+    """A re-run whose read set did not move changes no interval in the maps; one that moved changes only
+    the difference."""
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline")
+    try:
+        slots = seed_database(db)
+        h = db.subscribe(lambda tx: [tx.get(slots[0])["v"], tx.get(slots[1])["v"]])
+        stats = db.subscriptions.stats
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 60}))
+        assert db.wait_for_subscriptions()
+        assert h.result[0] == 60 and stats.reruns == 1
+        assert (stats.intervals_added, stats.intervals_removed) == (0, 0)
+        db.subscriptions.check_invariants()
+        flip = db.subscribe(lambda tx: tx.get(slots[0] if tx.get(slots[0])["v"] < 100 else slots[2])["v"])
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 150}))
+        assert db.wait_for_subscriptions()
+        assert flip.result == db.read(lambda tx: tx.get(slots[2])["v"])
+        assert stats.intervals_added == 1 and stats.intervals_removed == 0  # slots[0] still read, plus slots[2]
+        db.subscriptions.check_invariants()
+    finally:
+        db.close()
+
+
+def test_one_batch_reruns_each_invalidated_query_once_at_the_commit_snapshot():
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="inline", hooks=hooks)
+    try:
+        slots = seed_database(db)
+        seen = []
+        subs = [db.subscribe(lambda tx, i=i: tx.get(slots[0])["v"] + i, on_change=lambda r, ts: seen.append(ts))
+                for i in range(3)]
+        batches = []
+        hooks.on("subscriptions.after_rerun", lambda: batches.append(db.subscriptions.delivered_ts))
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 1000}))
+        ts = db.latest_ts()
+        assert db.wait_for_subscriptions()
+        assert [s.result for s in subs] == [1000, 1001, 1002]
+        assert seen == [ts, ts, ts] and batches == [ts] and db.subscriptions.stats.reruns == 3
     finally:
         db.close()
 
@@ -144,4 +190,67 @@ def test_a_query_that_starts_failing_keeps_its_result_reports_and_recovers():
         assert len(db.subscriptions.errors) == 1
         db.subscriptions.check_invariants()
     finally:
+        db.close()
+
+
+def test_wait_processed_reports_a_timeout_and_done():
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="thread")
+    try:
+        slots = seed_database(db)
+        db.subscribe(lambda tx: tx.get(slots[0])["v"])
+        far = db.latest_ts() + (3_600_000 << 16)
+        assert db.subscriptions.wait_processed(far, timeout=0.05) is WaitOutcome.TIMED_OUT
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 3}))
+        assert db.subscriptions.wait_processed(db.latest_ts(), timeout=10) is WaitOutcome.DONE
+        assert db.subscriptions.delivered_ts == db.latest_ts()
+    finally:
+        db.close()
+    assert db.subscriptions.wait_processed(far, timeout=0.05) is WaitOutcome.STOPPED
+
+
+def test_cancel_while_the_worker_holds_a_batch_means_no_callback():
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="thread", hooks=hooks)
+    try:
+        slots = seed_database(db)
+        calls = []
+        h = db.subscribe(lambda tx: tx.get(slots[0])["v"], on_change=lambda r, ts: calls.append(r))
+        hooks.pause("subscriptions.after_match")
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 41}))
+        assert hooks.wait_reached("subscriptions.after_match")  # matched, not yet re-run
+        h.cancel()
+        hooks.release("subscriptions.after_match")
+        assert db.wait_for_subscriptions()
+        assert calls == [] and not h.active and db.subscriptions.live() == 0
+        db.subscriptions.check_invariants()
+    finally:
+        hooks.release("subscriptions.after_match")
+        db.close()
+
+
+def test_a_commit_during_a_rerun_is_matched_against_the_refreshed_read_set():
+    """While a batch is held between matching and re-running, another commit changes the document the
+    query will read next: the next batch must stab the read set the re-run registered, and deliver."""
+    hooks = HookController()
+    db = engine.open_database(None, physical_clock=FakePhysicalClock(), subscriptions="thread", hooks=hooks)
+    try:
+        slots = seed_database(db)
+        calls = []
+        # Reads slots[0]; when its v is 100 it also reads slots[1] (the read set grows on the re-run).
+        h = db.subscribe(lambda tx: (lambda a: a if a != 100 else a + tx.get(slots[1])["v"])(tx.get(slots[0])["v"]),
+                         on_change=lambda r, ts: calls.append((r, ts)))
+        hooks.pause("subscriptions.after_match")
+        db.mutate(lambda tx: tx.patch(slots[0], {"v": 100}))
+        t1 = db.latest_ts()
+        assert hooks.wait_reached("subscriptions.after_match")
+        db.mutate(lambda tx: tx.patch(slots[1], {"v": 5}))  # not in the old read set; in the new one
+        t2 = db.latest_ts()
+        hooks.release("subscriptions.after_match")
+        assert db.wait_for_subscriptions()
+        # The first batch re-ran at t1 (before the second commit): 100 + slots[1]'s old v; the second
+        # batch saw the write through the refreshed read set.
+        assert calls[0][1] == t1 and calls[-1] == (105, t2) and h.result == 105
+        db.subscriptions.check_invariants()
+    finally:
+        hooks.release("subscriptions.after_match")
         db.close()

@@ -12,6 +12,7 @@ dropped except empty intervals, which contain no key), and answer every query by
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from engine.model.types import Interval
@@ -102,6 +103,18 @@ class IntervalMapModel:
         removed = len(self.items) - len(kept)
         self.items = kept
         return removed
+
+    def replace(self, owner: int, intervals: Iterable[Interval]) -> tuple[int, int]:
+        """The owner's intervals become exactly *intervals* (multiset, empties dropped); returns the
+        multiset difference sizes ``(removed, added)``."""
+        target = Counter((iv.start, iv.end) for iv in intervals if not iv.is_empty())
+        current = Counter((iv.start, iv.end) for o, iv in self.items if o == owner)
+        removed = sum((current - target).values())
+        added = sum((target - current).values())
+        self.items = [(o, iv) for o, iv in self.items if o != owner]
+        for (start, end), n in target.items():
+            self.items.extend((owner, Interval(start, end)) for _ in range(n))
+        return removed, added
 
     def stab(self, key: bytes) -> set[int]:
         return {o for o, iv in self.items if iv.contains(key)}

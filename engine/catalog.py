@@ -1,8 +1,9 @@
 """The catalog: which tables exist, their numbers (inside document ids), and their indexes; and its
 history, one immutable version per catalog-changing commit.
 
-Who may call it: transactions (lookups; ``with_table`` on the first insert into a new table), the
-committer (installs versions), schema migration (builds new versions), recovery (decodes catalog records).
+Who may call it: transactions (lookups; ``ensure_table`` on their own copy at the first insert into a new
+table), the committer (installs versions), schema migration (builds new versions), recovery (decodes
+catalog records).
 
 A catalog change is a commit like any other: its record in the durable log carries one write to the
 reserved table ``_catalog`` whose value is the whole new catalog plus the schema (``encode_catalog``), and
@@ -105,7 +106,8 @@ class TableInfo:
 
 
 class Catalog:
-    """Tables and indexes; thread-safe. Mutations return True when the catalog changed (to be persisted)."""
+    """Tables and indexes. Changed only while it is a private copy (a transaction's or a migration's),
+    never after it is installed in a ``CatalogHistory``; the lock guards the copy's own changes."""
 
     def __init__(self) -> None:
         self._tables: dict[str, TableInfo] = {}

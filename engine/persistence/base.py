@@ -94,7 +94,8 @@ class Persistence(Protocol):
         ...
 
     def get_global(self, key: str) -> bytes | None:
-        """A named global (schema, catalog...), or None if never set."""
+        """A named global (the retention watermark; the catalog and schema of databases written before
+        catalog changes were commits), or None if never set."""
         ...
 
     def put_global(self, key: str, value: bytes) -> None:

@@ -1,7 +1,8 @@
 # Ripple: two commands from a fresh clone.
 #   make run    set everything up, then run Ripple: the chat example on the embedded LMDB default,
 #               served at http://127.0.0.1:3210 (functions in wasm sandboxes; redeploys on change)
-#   make test   set everything up, then run the whole test suite
+#   make test   set everything up, then run the whole test suite (on the twins; the kernel-sensitive
+#               suites also on the pure-Python reference, see IMPL_SUITES below)
 # Python packages install into .venv and npm packages into ./node_modules. The browser tests need
 # Debian's chromium, which `make test` installs with apt only when it is missing (`make browser`).
 
@@ -44,14 +45,27 @@ demo: $(STAMP)
 	ENGINE_BUILD=auto $(PY) setup.py -q build_ext --inplace
 	$(VENV)/bin/ripple demo
 
-# The suite runs against the pure-Python reference (ENGINE_IMPL=py). Once Cython twins exist in ext/,
-# it also runs with ENGINE_IMPL=cy so a missing or stale native build fails loudly instead of hiding.
+# The suite runs ONCE in full on the Cython twins (ENGINE_IMPL=cy, what users get by default, and strict:
+# a missing or stale native build fails the run), then AGAIN on the pure-Python reference kernels
+# (ENGINE_IMPL=py) for IMPL_SUITES only: the suites whose outcome the kernel choice changes, because they
+# open databases or resolve kernels through engine._impl with the ENGINE_IMPL default - unit, contract,
+# parity, system and the oracle mutants. Not repeated: differential and twin-mutant suites (they drive
+# every built twin side by side via engine._impl.implementations, whatever ENGINE_IMPL says) and
+# server, client, functions, notebooks, experiments, cli (the layers above the kernels). A path in
+# IMPL_SUITES that no longer exists makes pytest exit non-zero, so the list cannot rot silently. Without
+# ext/*.pyx (no twins at all) the full suite runs once on the reference instead.
+IMPL_SUITES := tests/unit tests/contract tests/parity tests/system \
+               tests/mutants/test_occ_mutants.py tests/mutants/test_false_abort_mutants.py
+TEST_ENV := HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci}
+
 test: build $(NPM_STAMP)
 	@$(MAKE) --no-print-directory browser
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} ENGINE_IMPL=py $(PY) -m pytest -q
 	@if ls ext/*.pyx >/dev/null 2>&1; then \
-	  HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} ENGINE_IMPL=cy $(PY) -m pytest -q; \
-	else echo "note: no Cython twins in ext/ yet; ENGINE_IMPL=cy run not applicable"; fi
+	  echo "== full suite, ENGINE_IMPL=cy" && $(TEST_ENV) ENGINE_IMPL=cy $(PY) -m pytest -q && \
+	  echo "== kernel-sensitive suites again, ENGINE_IMPL=py: $(IMPL_SUITES)" && \
+	  $(TEST_ENV) ENGINE_IMPL=py $(PY) -m pytest -q $(IMPL_SUITES); \
+	else echo "note: no Cython twins in ext/; full suite on the reference only (ENGINE_IMPL=py)" && \
+	  $(TEST_ENV) ENGINE_IMPL=py $(PY) -m pytest -q; fi
 
 bench: build
 	$(PY) -m bench

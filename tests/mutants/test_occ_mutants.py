@@ -5,26 +5,27 @@ bug" idea): if the oracle still passes, it has no teeth and this test fails.
 """
 from __future__ import annotations
 
-import random
+import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from engine.conflict.interval_set import IntervalSet
 from tests.system.test_serializability import memory_db, run_one
 
 MUTANT_SETTINGS = settings(max_examples=300, derandomize=True, database=None, deadline=None,
-                           report_multiple_bugs=False, suppress_health_check=list(HealthCheck))
+                           report_multiple_bugs=False, phases=(Phase.explicit, Phase.generate),
+                           suppress_health_check=list(HealthCheck))
 
 
 class IgnoresReadsSometimes(IntervalSet):
-    """Reports "no conflict" for half of its checks (seeded, so the run is reproducible)."""
-
-    _rng = random.Random(1234)
+    """Reports "no conflict" for about half of its checks. The coin is a hash of the written keys, not a
+    shared random generator, so the outcome of a check never depends on how many ran before it (in this
+    test or another)."""
 
     def first_contained(self, keys):
-        if self._rng.random() < 0.5:
+        if zlib.crc32(b"\x00".join(keys)) % 2:
             return -1
         return super().first_contained(keys)
 
@@ -52,5 +53,7 @@ def test_serializability_oracle_catches_broken_conflict_detection(mutant):
     def oracle(data):
         run_one(data, memory_db(mutant))
 
-    with pytest.raises(AssertionError, match="serializ|lost or phantom|observed"):
+    # A conflict check that is wrong in both directions (ExclusiveEndIsInclusive) may be caught by either
+    # side of the oracle first.
+    with pytest.raises(AssertionError, match="serializ|lost or phantom|observed|false aborts"):
         oracle()

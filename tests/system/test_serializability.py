@@ -1,7 +1,10 @@
 """Stateful serializability oracle over random interleavings (see engine.testing.serializability).
 
 Every committed history must equal a serial execution in commit-timestamp order and lose no committed
-write. False conflicts are counted and reported (as a property of the test run), never a failure.
+write, and no abort may be false: each aborted attempt must have had a write overlapping its read set in
+its window (exact range OCC). Semantic false conflicts (a real key conflict whose write did not change what
+the program saw) are counted and reported as a metric, never a failure. Each test is self-contained: it
+runs its own histories and checks their totals itself.
 """
 from __future__ import annotations
 
@@ -11,9 +14,6 @@ from hypothesis import strategies as st
 import engine
 from engine.clock.hlc import FakePhysicalClock
 from engine.testing.serializability import check_serializable, program_strategy, run_schedule, seed_database
-
-TOTALS = {"committed": 0, "aborted": 0, "false_conflicts": 0, "histories": 0}
-
 
 def interleaving(programs):
     """Strategy: a permutation of [i] * (len(program_i) + 2)."""
@@ -45,25 +45,27 @@ def memory_db(interval_set_cls=None):
     return factory
 
 
-@settings(max_examples=300)
-@given(st.data())
-def test_committed_histories_are_serial_in_commit_order(data):
-    report = run_one(data, memory_db())
-    TOTALS["committed"] += report.committed
-    TOTALS["aborted"] += report.aborted
-    TOTALS["false_conflicts"] += report.false_conflicts
-    TOTALS["histories"] += 1
+def test_committed_histories_are_serial_in_commit_order_and_no_abort_is_false(record_property):
+    """300 random histories on memory (each checked both ways by ``check_serializable``). The schedules
+    must also produce contention (aborts), or the oracle proved nothing about OCC; the totals are recorded
+    as metrics."""
+    totals = {"committed": 0, "aborted": 0, "false_conflicts": 0, "false_aborts": 0, "histories": 0}
 
+    @settings(max_examples=300)
+    @given(st.data())
+    def history(data):
+        report = run_one(data, memory_db())
+        totals["committed"] += report.committed
+        totals["aborted"] += report.aborted
+        totals["false_conflicts"] += report.false_conflicts
+        totals["false_aborts"] += report.false_aborts
+        totals["histories"] += 1
 
-def test_oracle_saw_real_contention(record_property):
-    """The schedules above must actually produce conflicts, or the oracle proved nothing about OCC.
-    Also records the false-conflict rate as a metric (not a pass/fail criterion)."""
-    assert TOTALS["histories"] > 0, "run together with the test above"
-    record_property("committed", TOTALS["committed"])
-    record_property("aborted", TOTALS["aborted"])
-    record_property("false_conflicts", TOTALS["false_conflicts"])
-    assert TOTALS["aborted"] > 0, TOTALS
-    assert TOTALS["false_conflicts"] <= TOTALS["aborted"]
+    history()
+    for name, value in totals.items():
+        record_property(name, value)
+    assert totals["histories"] >= 100, totals
+    assert totals["aborted"] > 0, totals
 
 
 @settings(max_examples=60)

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator
 
 from engine.errors import DatabaseClosedError, PersistenceError
 from engine.persistence.base import CommitRecord, PersistenceConfig
+from engine.persistence.options import MemoryPersistenceOptions, require_options
 from engine.persistence import record as reference_codec
 from engine.types import MAX_TIMESTAMP, Timestamp
 
@@ -206,6 +207,8 @@ class MemoryPersistence:
     def __init__(self, config: PersistenceConfig | None = None, codec: Any = None) -> None:
         #: The commit-record codec kernel (reference or Cython twin; same bytes either way).
         self._codec = codec or reference_codec
+        self.options = require_options(self.name, MemoryPersistenceOptions,
+                                       config.options if config is not None else None)
         self._lock = threading.Lock()
         self._closed = False
         self._ts: list[int] = []

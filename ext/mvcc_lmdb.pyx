@@ -384,12 +384,14 @@ def lmdb_scan_reverse(cur, lo, hi, inv, limit, skip_limit=SKIP_LIMIT):
     return _scan_reverse(cur, lo, hi, inv, _count(limit, "scan limit"), _count(skip_limit, "skip_limit"))
 
 
-def lmdb_get(cur, prefix, key, ts):
-    """Value of the newest version of ``prefix || key`` with ``vts <= ts``; None if absent or a tombstone.
+def lmdb_get(env, db, prefix, key, ts):
+    """Value of the newest version of ``prefix || key`` with ``vts <= ts`` in database *db* of *env*; None
+    if absent or a tombstone.
 
-    One seek of *cur* to ``prefix || key || inverted_ts(ts)``: the first entry at or after it is the
-    visible version if its framed key is ``prefix || key``. The caller bounds ``len(key)`` so the seek
-    key fits LMDB's limit. TypeError unless *prefix* and *key* are bytes. Runtime: O(log n).
+    One read transaction (begun and aborted here: a point read is the whole transaction) and one cursor
+    seek to ``prefix || key || inverted_ts(ts)``: the first entry at or after it is the visible version if
+    its framed key is ``prefix || key``. The caller bounds ``len(key)`` so the seek key fits LMDB's limit.
+    TypeError unless *prefix* and *key* are bytes. Runtime: O(log n).
     """
     if not PyBytes_Check(prefix) or not PyBytes_Check(key):
         raise TypeError(f"can't concat {type(key).__name__} to {type(prefix).__name__}")
@@ -401,9 +403,14 @@ def lmdb_get(cur, prefix, key, ts):
     if kn:
         memcpy(sp + pn, PyBytes_AS_STRING(key), <size_t>kn)
     _put_u64(sp + fn, _inv_of(ts))
-    if not cur.set_range(seek):
-        return None
-    item = cur.item()
+    txn = env.begin(db)
+    try:
+        cur = txn.cursor()
+        if not cur.set_range(seek):
+            return None
+        item = cur.item()
+    finally:
+        txn.abort()
     cdef Py_ssize_t rn, st_n
     cdef const char* rp = _buf(<object>PyTuple_GET_ITEM(item, 0), &rn)
     if rn != fn + 8 or memcmp(rp, sp, <size_t>fn) != 0:

@@ -149,8 +149,9 @@ def test_flat_point_kernels_and_writes_agree(tmp_path):
         for key in (b"a\x00", b"b\x00", b"", b"c\x00", b"a"):
             assert py.lmdb_versions(txn.cursor(), prefix + key) == cy.lmdb_versions(txn.cursor(), prefix + key)
             for ts in (-1, 0, 1, 2, 4, 5, 8, 9, 10, (1 << 64) - 1, 1 << 70):
-                want = py.lmdb_get(txn.cursor(), prefix, key, ts)
-                assert cy.lmdb_get(txn.cursor(), prefix, key, ts) == want, (key, ts)
+                want = py.lmdb_get(env, db, prefix, key, ts)
+                assert cy.lmdb_get(env, db, prefix, key, ts) == want, (key, ts)
+    assert py.lmdb_get(env, db, prefix, b"a\x00", 8) is None and py.lmdb_get(env, db, prefix, b"a\x00", 9) == b"z"
     assert py.lmdb_versions(env.begin(db=db).cursor(), prefix + b"a\x00") == [(9, b"z"), (5, None), (2, b"x")]
     env.close()
 
@@ -166,8 +167,11 @@ def test_twin_raises_what_the_reference_raises_on_wrong_types(tmp_path):
     with env.begin(write=True, db=db) as txn:  # one entry, so every scan reaches its comparisons
         py.lmdb_put_writes(txn, b"\x00\x00\x00\x01", 3, [(b"k\x00", b"v")])
     inv = py.inverted_ts(5)
-    calls = [("lmdb_get", (b"\x00\x00\x00\x01", "a", 5)), ("lmdb_get", (None, b"a", 5)),
-             ("lmdb_scan_forward", (None, None, inv, 10)), ("lmdb_scan_reverse", ("x", None, inv, 10)),
+    for kernel in (py, cy):
+        for args in ((b"\x00\x00\x00\x01", "a", 5), (None, b"a", 5)):
+            with pytest.raises(TypeError):
+                kernel.lmdb_get(env, db, *args)
+    calls = [("lmdb_scan_forward", (None, None, inv, 10)), ("lmdb_scan_reverse", ("x", None, inv, 10)),
              ("lmdb_scan_forward", (b"\x00", None, inv, "10")), ("lmdb_versions", ("k",))]
     with env.begin(db=db) as txn:
         for name, args in calls:

@@ -43,7 +43,7 @@ if "cy" in IMPLS:
             CY, lmdb_scan_forward=lambda cur, lo, hi, inv, *a: CY.lmdb_scan_forward(cur, lo, hi, _next_ts(inv), *a),
             lmdb_scan_reverse=lambda cur, lo, hi, inv, *a: CY.lmdb_scan_reverse(cur, lo, hi, _next_ts(inv), *a)),
         "strictly-older-get": mutant_kernel(  # BUG: vts < ts instead of vts <= ts
-            CY, lmdb_get=lambda cur, prefix, key, ts: CY.lmdb_get(cur, prefix, key, ts - 1)),
+            CY, lmdb_get=lambda env, db, prefix, key, ts: CY.lmdb_get(env, db, prefix, key, ts - 1)),
         "tombstones-dropped": mutant_kernel(  # BUG: a delete is not recorded at all
             CY, lmdb_put_writes=lambda txn, prefix, ts, writes: CY.lmdb_put_writes(
                 txn, prefix, ts, [(k, v) for k, v in writes if v is not None])),

@@ -361,13 +361,17 @@ def _mvcc_view(cache: dict, kernel: str, impl: str, seed: int, root: str) -> tup
     if key not in cache:
         from engine.index.base import IndexConfig
 
+        from engine.index.registry import open_index_store
+
         mod = implementations(kernel)[impl]
+        # The strategy's one store class, given this kernel, as the database opens it.
         if kernel == "mvcc":
-            store = mod.MemBTreeStore(IndexConfig())
+            store = open_index_store("mem-btree", IndexConfig(), kernel=mod)
         else:
             path = os.path.join(root, f"{kernel}-{impl}")
             shutil.rmtree(path, ignore_errors=True)
-            store = mod.LmdbBTreeStore(IndexConfig(path=path, durability="none", map_size=1 << 30))
+            store = open_index_store("lmdb-btree", IndexConfig(path=path, durability="none", map_size=1 << 30),
+                                     kernel=mod)
         ts = fill_index(store, _mvcc_keys(cache, seed))
         cache[key] = (store.open_index(INDEX_ID), Timestamp(ts), store)
     view, ts, _store = cache[key]

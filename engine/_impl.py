@@ -26,8 +26,8 @@ KERNELS: dict[str, str] = {
     "keycodec": "engine.encoding",
     "interval_set": "engine.conflict.interval_set",
     "interval_map": "engine.conflict.interval_map",
-    "mvcc": "engine.index.mem_btree",
-    "mvcc_lmdb": "engine.index.lmdb_btree",
+    "mvcc": "engine.index.mvcc_kernel",
+    "mvcc_lmdb": "engine.index.mvcc_lmdb_kernel",
 }
 
 MODES = ("auto", "py", "cy")

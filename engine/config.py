@@ -5,7 +5,7 @@ Who may use it: ``engine.database.open_database`` and anything that records resu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 #: What a mutation does once its optimistic attempts are spent: "serialize" runs it once more holding
 #: the committer (nothing else commits meanwhile, so it cannot conflict); "fail" raises ConflictError.
@@ -56,6 +56,11 @@ class DatabaseConfig:
       keeps for OCC; a transaction open longer than this aborts as TOO_OLD and is retried.
     - ``seed``: seeds the document-id generator and retry jitter (determinism for experiments).
     - ``subscriptions``: "thread" (callbacks on a worker thread) or "inline" (run in ``wait_idle``).
+    - ``index_options``: the index strategy's typed knobs, an instance of
+      ``engine.index.registry.INDEX_OPTIONS[index]`` (e.g. ``LmdbBtreeOptions(skip_limit=0)``); None
+      means that strategy's defaults. Another strategy's options are a ValueError at open.
+    - ``persistence_options``: the same for the persistence strategy
+      (``engine.persistence.registry.PERSISTENCE_OPTIONS``, e.g. ``LmdbPersistenceOptions``).
     """
 
     persistence: str = "lmdb"
@@ -69,7 +74,8 @@ class DatabaseConfig:
     seed: int = 0
     subscriptions: Literal["thread", "inline"] = "thread"
     map_size: int = 1 << 36
-    extra: dict = field(default_factory=dict)
+    index_options: Any = None
+    persistence_options: Any = None
 
     def __post_init__(self) -> None:
         if isinstance(self.retry, dict):  # from an experiment's TOML
@@ -82,7 +88,37 @@ class DatabaseConfig:
             return self.index
         return "mem-btree" if self.persistence == "memory" else "lmdb-btree"
 
+    def resolved_index_options(self) -> Any:
+        """``index_options``, or the defaults of the resolved index strategy for None. ValueError if they
+        are another strategy's options (or the strategy is unknown). O(1)."""
+        from engine.index.registry import INDEX_OPTIONS
+
+        return _resolve_options("index", self.resolved_index(), INDEX_OPTIONS, self.index_options)
+
+    def resolved_persistence_options(self) -> Any:
+        """``persistence_options``, or the defaults of the persistence strategy for None. ValueError if
+        they are another strategy's options (or the strategy is unknown). O(1)."""
+        from engine.persistence.registry import PERSISTENCE_OPTIONS
+
+        return _resolve_options("persistence", self.persistence, PERSISTENCE_OPTIONS, self.persistence_options)
+
     def to_dict(self) -> dict:
+        """Every field as plain data, with the resolved index strategy and the options in effect (the
+        defaults of the chosen strategies when none were given). ValueError for mismatched options."""
         d = asdict(self)
         d["index"] = self.resolved_index()
+        d["index_options"] = asdict(self.resolved_index_options())
+        d["persistence_options"] = asdict(self.resolved_persistence_options())
         return d
+
+
+def _resolve_options(kind: str, name: str, table: dict[str, type], options: Any) -> Any:
+    cls = table.get(name)
+    if cls is None:
+        raise ValueError(f"unknown {kind} strategy {name!r}; valid: {sorted(table)}")
+    if options is None:
+        return cls()
+    if type(options) is not cls:
+        raise ValueError(f"{kind} strategy {name!r} takes {cls.__name__} as {kind}_options, "
+                         f"got {type(options).__name__}")
+    return options

@@ -13,6 +13,9 @@ File layout (every table optional except ``workload``)::
                 warmup_ops
     [engine]    engine.DatabaseConfig fields: persistence, index, impl, durability, retry, ...
                 (``retry = {optimistic_attempts = 5, fallback = "fail"}`` measures raw OCC aborts)
+    [engine.index_options]        the index strategy's typed knobs (``engine.index.options``, e.g.
+                                  skip_limit = 0 for lmdb-btree; fields of the resolved strategy only)
+    [engine.persistence_options]  the same for the persistence strategy (``engine.persistence.options``)
     [sweep]     "dotted.path" = [values...]: the cartesian product of all lists is run, one point each;
                 a value that is a table is merged into the table at that path (e.g. "engine" =
                 [{persistence = "memory"}, {persistence = "lmdb"}])
@@ -148,10 +151,14 @@ def points(cfg: dict) -> Iterator[Point]:
 
 
 def engine_config(cfg: dict) -> Any:
-    """The ``engine.DatabaseConfig`` of a point (unknown fields are an error)."""
-    from dataclasses import fields
+    """The ``engine.DatabaseConfig`` of a point (unknown fields are an error). The ``index_options`` /
+    ``persistence_options`` tables become the typed options of the strategies the point resolves to;
+    a field that strategy does not have is a ValueError naming the valid ones."""
+    from dataclasses import fields, replace
 
     from engine.config import DatabaseConfig
+    from engine.index.registry import INDEX_OPTIONS
+    from engine.persistence.registry import PERSISTENCE_OPTIONS
 
     eng = dict(cfg["engine"])
     known = {f.name for f in fields(DatabaseConfig)}
@@ -160,4 +167,29 @@ def engine_config(cfg: dict) -> Any:
         raise ValueError(f"unknown [engine] fields {sorted(bad)}; valid: {sorted(known)}")
     if "seed" not in eng:
         eng["seed"] = cfg["run"]["seed"]
-    return DatabaseConfig(**eng)   # a ``retry`` table becomes an engine.RetryPolicy
+    tables = {k: eng.pop(k) for k in ("index_options", "persistence_options") if k in eng}
+    config = DatabaseConfig(**eng)
+    typed = {}
+    for key, table in tables.items():
+        strategy = config.resolved_index() if key == "index_options" else config.persistence
+        registry = INDEX_OPTIONS if key == "index_options" else PERSISTENCE_OPTIONS
+        typed[key] = options_from_table(key, strategy, registry, table)
+    return replace(config, **typed) if typed else config
+
+
+def options_from_table(key: str, strategy: str, registry: dict[str, type], table: Any) -> Any:
+    """``registry[strategy](**table)`` with clear errors: *table* must be a TOML table whose keys are
+    fields of that strategy's options class. ValueError otherwise."""
+    from dataclasses import fields
+
+    cls = registry.get(strategy)
+    if cls is None:
+        raise ValueError(f"[engine.{key}]: unknown strategy {strategy!r}; valid: {sorted(registry)}")
+    if not isinstance(table, dict):
+        raise ValueError(f"[engine.{key}] must be a table of {cls.__name__} fields, got {table!r}")
+    valid = {f.name for f in fields(cls)}
+    unknown = set(table) - valid
+    if unknown:
+        raise ValueError(f"[engine.{key}]: {cls.__name__} (strategy {strategy!r}) has no fields {sorted(unknown)}; "
+                         f"valid: {sorted(valid)}")
+    return cls(**table)

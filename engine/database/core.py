@@ -85,7 +85,8 @@ class Database:
         if path is not None:
             os.makedirs(path, exist_ok=True)
         self._persistence = open_persistence(config.persistence, PersistenceConfig(
-            path=os.path.join(path, "log") if path else None, durability=config.durability, map_size=config.map_size),
+            path=os.path.join(path, "log") if path else None, durability=config.durability, map_size=config.map_size,
+            options=config.resolved_persistence_options()),
             codec=self.kernels["record"][1])
         try:
             self._open_rest()
@@ -106,7 +107,8 @@ class Database:
 
         index_name = config.resolved_index()
         self._index_store = open_index_store(index_name, IndexConfig(
-            path=os.path.join(path, "indexes") if path else None, durability="none", map_size=config.map_size),
+            path=os.path.join(path, "indexes") if path else None, durability="none", map_size=config.map_size,
+            options=config.resolved_index_options()),
             kernel=self.kernels[INDEX_KERNELS[index_name]][1])
         self._views: dict[int, Any] = {}
         self._indexes = IndexMaintainer(self._persistence, self._index_store, self.keys)

@@ -2,7 +2,8 @@
 
 Who may call it: the committer applies commits through ``IndexStore.apply_batch``; transactions read
 through ``MVCCIndex.get`` / ``scan`` / ``scan_batch``; inspection uses ``versions``. Strategies live beside
-this file (``mem_btree``, ``lmdb_btree``) and are chosen by name through ``engine.index.registry``.
+this file (``mem_btree``, ``lmdb_btree``: one store class each, given its kernel module - ``mvcc_kernel``,
+``mvcc_lmdb_kernel`` or their Cython twins) and are chosen by name through ``engine.index.registry``.
 
 Model (what every strategy must behave like; ``engine.testing.models.MVCCModel`` is the executable form):
 each index is a map ``key -> [(ts, value | TOMBSTONE), ...]``. A read at snapshot ``ts`` sees, per key,
@@ -22,8 +23,8 @@ database's job, not the index's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterator, Literal, Mapping, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal, Mapping, Protocol, Sequence
 
 from engine.model.types import Interval, Timestamp, key_successor
 
@@ -37,6 +38,22 @@ Durability = Literal["full", "none"]
 #: Default number of entries a scan fetches per crossing into the storage layer.
 SCAN_BATCH = 256
 
+#: Longest key any strategy accepts: LMDB's default maximum key size (511) minus the 12 bytes of framing
+#: (u32 index id + u64 inverted ts) that ``lmdb_btree`` adds. Every strategy enforces the same bound so
+#: that swapping strategies never changes which writes succeed. ``engine.encoding.MAX_INDEX_KEY_BYTES``
+#: (the engine's own limit) must not exceed it.
+MAX_KEY_BYTES = 511 - 12
+
+#: Index ids are u32 (the LMDB layout stores them in 4 bytes); every strategy enforces the range. Id 0 is
+#: valid (the engine reserves it for its own catalog history; table indexes start at 1).
+MAX_INDEX_ID = (1 << 32) - 1
+
+
+def check_index_id(index_id: int) -> None:
+    """ValueError unless *index_id* is an int (not a bool) in ``0..MAX_INDEX_ID``. O(1)."""
+    if not isinstance(index_id, int) or isinstance(index_id, bool) or not 0 <= index_id <= MAX_INDEX_ID:
+        raise ValueError(f"index id must be an int in 0..2^32-1, got {index_id!r}")
+
 
 @dataclass(frozen=True, slots=True)
 class IndexConfig:
@@ -44,13 +61,15 @@ class IndexConfig:
 
     ``path``: directory for file-backed strategies. ``durability``: "full" syncs each ``apply_batch``;
     "none" lets the OS flush (safe against process crashes; after an OS crash the database rebuilds
-    derived state from the log). ``map_size``: LMDB map size.
+    derived state from the log). ``map_size``: LMDB map size. ``options``: the strategy's typed knobs (an
+    instance of ``engine.index.registry.INDEX_OPTIONS[name]``, e.g. ``LmdbBtreeOptions``); None means that
+    strategy's defaults. A store given options of another strategy's type raises ValueError.
     """
 
     path: str | None = None
     durability: Durability = "none"
     map_size: int = 1 << 36
-    extra: dict = field(default_factory=dict)
+    options: Any = None
 
 
 class MVCCIndex(Protocol):

@@ -4,10 +4,10 @@ Role: an ``IndexStore`` (``engine.index.base``) whose indexes survive restarts, 
 rebuild them from the commit log at open. Who may call it: the registry constructs it; the committer calls
 ``apply_batch``/``gc``/``drop_index``/``put_meta`` (one writer at a time; an internal lock serialises them
 in-process and LMDB's writer lock across processes); transactions read through ``LmdbBTreeIndex`` from any
-thread. The flat module functions (``inverted_ts``, ``pack_version_key``, ``unpack_version_key``,
-``encode_value``, ``decode_value``, ``lmdb_scan_forward``, ``lmdb_scan_reverse``) and the classes are the
-"mvcc_lmdb" kernel (``engine._impl``) that a Cython twin ``engine._native.mvcc_lmdb`` will mirror with the
-same names, signatures, docstrings, ``ABI`` and on-disk format.
+thread. This is the one store class of the strategy; the per-entry loops (codec, get, scans, versions,
+commit writes, gc chunks, validation) are the ``"mvcc_lmdb"`` kernel - ``engine.index.mvcc_lmdb_kernel``
+or its Cython twin ``engine._native.mvcc_lmdb`` - passed in as *kernel* (None: the reference). Both
+kernels write the same bytes, so a directory written with one is read with the other.
 
 On-disk layout (environment directory ``config.path``, two named sub-databases, LMDB's default
 byte-wise key order):
@@ -26,7 +26,7 @@ byte-wise key order):
 
 ``meta``::
 
-    b"format"               -> FORMAT (b"ripple.lmdb-btree/1"); checked at open
+    b"format"               -> the kernel's FORMAT (b"ripple.lmdb-btree/1"); checked at open
     b"applied_ts"           -> u64 big-endian, the last applied commit ts (absent = 0)
     b"index:" || u32 BE id  -> b"" marker: the index exists (possibly empty); ascending id order
     b"user:" || utf-8 key   -> user metadata bytes (``put_meta``/``get_meta``)
@@ -55,211 +55,23 @@ from typing import Any, Iterator, Sequence
 
 import lmdb
 
-from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, scan_by_batches
-from engine.index.mem_btree import MAX_INDEX_ID, MAX_KEY_BYTES, _check_index_id, validate_batch
 from engine.model.errors import DatabaseClosedError, PersistenceError
-from engine.model.types import MAX_TIMESTAMP, Interval, Timestamp
-
-#: On-disk format marker, stored in ``meta`` and checked at open. Bump on any layout change.
-FORMAT = b"ripple.lmdb-btree/1"
+from engine.index.base import (MAX_INDEX_ID, MAX_KEY_BYTES, SCAN_BATCH, CommitIndexWrites, IndexConfig,
+                               check_index_id, scan_by_batches)
+from engine.index.options import LmdbBtreeOptions
+from engine.model.types import Interval, Timestamp
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_MAX_U64 = (1 << 64) - 1
 #: Bytes of framing around an index key: u32 index id + u64 inverted ts.
 FRAMING = 12
 TOMBSTONE = b"\x00"
 LIVE = b"\x01"
-#: Inverted ts of ts=0, the largest possible suffix: ``key || FF8`` sorts after every version of key.
-_FF8 = b"\xff" * 8
 
 _META_FORMAT = b"format"
 _META_APPLIED = b"applied_ts"
 _META_INDEX = b"index:"
 _META_USER = b"user:"
-
-
-# --------------------------------------------------------------------------------------------------
-# Flat codec and scan kernels (mirrored by a Cython twin).
-# --------------------------------------------------------------------------------------------------
-
-#: Twin contract for the "mvcc_lmdb" kernel (engine._native.mvcc_lmdb must carry the same string).
-#: Bump on any semantic change of these functions or of the on-disk layout (then also bump FORMAT).
-ABI = "mvcc_lmdb/1"
-
-
-def inverted_ts(ts: int) -> bytes:
-    """The 8-byte suffix for snapshot/commit *ts*: u64 BE of ``2^64-1-ts`` (clamped to the u64 range)."""
-    if ts >= MAX_TIMESTAMP:
-        return b"\x00" * 8
-    if ts <= 0:
-        return _FF8
-    return _U64.pack(_MAX_U64 - ts)
-
-
-def pack_version_key(index_id: int, key: bytes, ts: int) -> bytes:
-    """``u32 BE index_id || key || u64 BE (2^64-1-ts)``. Runtime: O(len(key))."""
-    return _U32.pack(index_id) + key + _U64.pack(_MAX_U64 - ts)
-
-
-def unpack_version_key(raw: bytes) -> tuple[int, bytes, int]:
-    """Inverse of ``pack_version_key``: ``(index_id, key, ts)``. Runtime: O(len(raw))."""
-    return _U32.unpack_from(raw)[0], raw[4:-8], _MAX_U64 - _U64.unpack_from(raw, len(raw) - 8)[0]
-
-
-def encode_value(value: bytes | None) -> bytes:
-    """``b"\\x00"`` for a tombstone (None), else ``b"\\x01" || value``."""
-    return TOMBSTONE if value is None else LIVE + value
-
-
-def decode_value(stored: bytes) -> bytes | None:
-    """Inverse of ``encode_value``."""
-    return None if stored[0] == 0 else stored[1:]
-
-
-def _seek_past_key(cur: lmdb.Cursor, kb: bytes) -> bool:
-    """Position *cur* on the first entry after every version of framed key *kb* (``index_id || key``).
-
-    Returns False if there is none. ``kb || FF8`` is the inverted ts of ts=0, which commits never use, but
-    an exact hit is stepped over anyway so the kernel does not depend on that.
-    """
-    if not cur.set_range(kb + _FF8):
-        return False
-    if cur.key()[:-8] == kb:
-        return cur.next()
-    return True
-
-
-#: Versions of one key a scan steps over before it seeks instead. Stepping is a C-level iterator step
-#: (several times cheaper than a B-tree seek from Python), so short runs of old versions are walked and
-#: only long ones (hot keys between gc passes) are skipped with O(log n) seeks.
-SKIP_LIMIT = 8
-
-
-def lmdb_scan_forward(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int,
-                      skip_limit: int = SKIP_LIMIT) -> list:
-    """Up to *limit* live ``(key, value)`` pairs with framed key in ``[lo, hi)`` visible at inverted ts
-    *inv*, ascending. *lo*/*hi* are ``index_id || bound``; ``hi=None`` means to the end of the database.
-
-    One forward pass with LMDB's iterator. Entries of a key come newest first, so the first one with
-    ``~vts >= inv`` is the visible version; the key's remaining (older) entries are stepped over. After
-    *skip_limit* consecutive entries of one key have been stepped over, the kernel seeks instead: to
-    ``key || inv`` while looking for the visible version, past ``key || FF8`` once it is settled.
-    Runtime: O(log n + e) for e entries in range, and at most O(log n) per key with many versions.
-    """
-    out: list = []
-    if limit <= 0 or not cur.set_range(lo):
-        return out
-    append = out.append
-    last = None      # framed key of the entry being looked at
-    settled = True   # its visible version has been handled (or the key is outside the interval)
-    stepped = 0      # entries of `last` stepped over since the last seek
-    while True:
-        for raw, stored in cur.iternext():
-            kb = raw[:-8]
-            if kb != last:
-                if hi is not None and kb >= hi:
-                    return out
-                last = kb
-                stepped = 0
-                # A stored key that is a proper prefix of the start bound sorts at/after lo but is < start.
-                settled = kb < lo
-                if settled:
-                    continue
-            elif settled:
-                stepped += 1
-                if stepped > skip_limit:
-                    break  # seek past the rest of this key's versions
-                continue
-            if raw[-8:] >= inv:  # first entry not newer than the snapshot: the visible version
-                settled = True
-                if stored[0]:
-                    append((kb[4:], stored[1:]))
-                    if len(out) >= limit:
-                        return out
-            else:
-                stepped += 1
-                if stepped > skip_limit:
-                    break  # seek to the visible version
-        else:
-            return out  # end of the database
-        stepped = 0
-        if settled:
-            if not _seek_past_key(cur, last):
-                return out
-        elif not cur.set_range(last + inv):
-            return out
-        # The fresh iterator of the next round yields the entry we landed on first.
-
-
-def lmdb_scan_reverse(cur: lmdb.Cursor, lo: bytes, hi: bytes | None, inv: bytes, limit: int,
-                      skip_limit: int = SKIP_LIMIT) -> list:
-    """Like ``lmdb_scan_forward`` but descending: the *limit* greatest live keys of ``[lo, hi)``.
-
-    Walking backwards meets each key's versions oldest first: the visible version is the last entry with
-    ``~vts >= inv`` before an entry newer than the snapshot or another key appears, so a key is emitted
-    when the walk leaves it. After *skip_limit* stepped entries of one key the kernel seeks instead: to
-    ``key || inv`` for its visible version, then to ``key`` and one step back to the previous key.
-    Runtime: O(log n + e) for e entries in range, and at most O(log n) per key with many versions.
-    """
-    out: list = []
-    if limit <= 0:
-        return out
-    if hi is None:
-        ok = cur.last()
-    elif cur.set_range(hi):
-        kb = cur.key()[:-8]
-        if kb < hi:
-            # A stored key that is a proper prefix of the end bound is < end but sorts at/after hi: it is
-            # inside the interval, so start after its versions.
-            ok = _seek_past_key(cur, kb)
-            ok = cur.prev() if ok else cur.last()
-        else:
-            ok = cur.prev()
-    else:
-        ok = cur.last()
-    if not ok:
-        return out
-    append = out.append
-    last = None        # framed key being walked
-    candidate = None   # stored value of its newest version seen so far with vts <= ts (None: none yet)
-    stepped = 0
-    while True:
-        for raw, stored in cur.iterprev():
-            kb = raw[:-8]
-            if kb != last:
-                if candidate is not None and candidate[0]:
-                    append((last[4:], candidate[1:]))
-                    if len(out) >= limit:
-                        return out
-                if kb < lo:
-                    return out
-                last = kb
-                candidate = None
-                stepped = 0
-            else:
-                stepped += 1
-                if stepped > skip_limit:
-                    break
-            # Versions get newer as we walk back, so once one is newer than the snapshot all the rest of
-            # this key's are too: the condition below never flips back to true for the same key.
-            if raw[-8:] >= inv:
-                candidate = stored
-        else:
-            # Start of the database: emit the last key walked.
-            if candidate is not None and candidate[0]:
-                append((last[4:], candidate[1:]))
-            return out
-        # Many versions of `last`: find its visible one directly, then continue before the key.
-        stepped = 0
-        candidate = cur.value() if cur.set_range(last + inv) and cur.key()[:-8] == last else None
-        cur.set_range(last)
-        if not cur.prev():
-            if candidate is not None and candidate[0]:
-                append((last[4:], candidate[1:]))
-            return out
-        # The next round's fresh iterator yields the previous key's oldest entry first; `last` differs
-        # from it, so the candidate is emitted there.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -282,6 +94,12 @@ class LmdbBTreeIndex:
         self._upper = _U32.pack(index_id + 1) if index_id < MAX_INDEX_ID else None
         self._max_key = store._max_key
         self._skip_limit = store._skip_limit
+        # The kernel's functions, bound once (no module attribute lookups on the read path).
+        kernel = store.kernel
+        self._get = kernel.lmdb_get
+        self._scan_forward = kernel.lmdb_scan_forward
+        self._scan_reverse = kernel.lmdb_scan_reverse
+        self._inverted_ts = kernel.inverted_ts
 
     def _bounds(self, interval: Interval) -> tuple[bytes, bytes | None]:
         """Framed ``[lo, hi)`` for *interval*. Bounds longer than any storable key are cut to
@@ -305,20 +123,7 @@ class LmdbBTreeIndex:
             raise DatabaseClosedError("index store is closed")
         if len(key) > self._max_key:  # cannot be stored; seeking with it would exceed LMDB's key limit
             return None
-        kb = self._prefix + key
-        seek = kb + (_U64.pack(_MAX_U64 - ts) if 0 < ts < MAX_TIMESTAMP else inverted_ts(ts))
-        # Explicit begin/abort (not ``with``) and one ``item()`` call: ~10% of a point read in Python.
-        txn = self._env.begin(db=self._db)
-        try:
-            cur = txn.cursor()
-            if not cur.set_range(seek):
-                return None
-            raw, stored = cur.item()
-        finally:
-            txn.abort()
-        if raw[:-8] != kb or stored[0] == 0:
-            return None
-        return stored[1:]
+        return self._get(self._env, self._db, self._prefix, key, ts)
 
     def scan_batch(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
         """Up to *limit* live ``(key, value)`` pairs visible at *ts* inside *interval* (start incl., end excl.),
@@ -330,12 +135,11 @@ class LmdbBTreeIndex:
         if limit <= 0 or interval.is_empty():
             return []
         lo, hi = self._bounds(interval)
-        inv = inverted_ts(ts)
+        inv = self._inverted_ts(ts)
+        scan = self._scan_reverse if reverse else self._scan_forward
         txn = self._env.begin(db=self._db)
         try:
-            if reverse:
-                return lmdb_scan_reverse(txn.cursor(), lo, hi, inv, limit, self._skip_limit)
-            return lmdb_scan_forward(txn.cursor(), lo, hi, inv, limit, self._skip_limit)
+            return scan(txn.cursor(), lo, hi, inv, limit, self._skip_limit)
         finally:
             txn.abort()
 
@@ -354,18 +158,8 @@ class LmdbBTreeIndex:
         self._check_open()
         if len(key) > self._max_key:
             return []
-        kb = self._prefix + key
-        out: list = []
         with self._env.begin(db=self._db) as txn:
-            cur = txn.cursor()
-            ok = cur.set_range(kb)
-            while ok:
-                raw = cur.key()
-                if raw[:-8] != kb:
-                    break
-                out.append((Timestamp(_MAX_U64 - _U64.unpack_from(raw, len(raw) - 8)[0]), decode_value(cur.value())))
-                ok = cur.next()
-        return out
+            return self._store.kernel.lmdb_versions(txn.cursor(), self._prefix + key)
 
     def raw_scan(self, interval: Interval, reverse: bool = False, limit: int | None = None
                  ) -> list[tuple[bytes, list[tuple[Timestamp, bytes | None]]]]:
@@ -375,6 +169,7 @@ class LmdbBTreeIndex:
         if interval.is_empty():
             return []
         lo, hi = self._bounds(interval)
+        unpack, decode = self._store.kernel.unpack_version_key, self._store.kernel.decode_value
         out: list = []
         with self._env.begin(db=self._db) as txn:
             cur = txn.cursor()
@@ -384,12 +179,12 @@ class LmdbBTreeIndex:
                 kb = raw[:-8]
                 if hi is not None and kb >= hi:
                     break
-                ts = _MAX_U64 - _U64.unpack_from(raw, len(raw) - 8)[0]
+                ts = unpack(raw)[2]
                 if kb >= lo:  # skip a key that is a proper prefix of the start bound
                     if out and out[-1][0] == kb[4:]:
-                        out[-1][1].append((ts, decode_value(cur.value())))
+                        out[-1][1].append((ts, decode(cur.value())))
                     else:
-                        out.append((kb[4:], [(ts, decode_value(cur.value()))]))
+                        out.append((kb[4:], [(ts, decode(cur.value()))]))
                 ok = cur.next()
         if reverse:
             out.reverse()
@@ -424,29 +219,37 @@ class LmdbBTreeIndex:
 class LmdbBTreeStore:
     """The ``"lmdb-btree"`` ``IndexStore``. Opens (creating if missing) the LMDB environment at ``config.path``.
 
-    ``config.extra`` may set ``max_readers`` (LMDB reader slots, default 126: the most threads reading at
-    once), ``gc_chunk`` (entries examined per gc write transaction, default 10_000) and ``skip_limit``
-    (versions of one key a scan steps over before seeking, default ``SKIP_LIMIT``; 0 = always seek).
-    Raises ValueError without ``config.path`` or with an unknown durability; ``PersistenceError`` if the
-    directory holds a different on-disk format.
+    *kernel*: the ``"mvcc_lmdb"`` kernel module (``engine.index.mvcc_lmdb_kernel`` or its Cython twin;
+    None: the reference). ``config.options`` is a ``LmdbBtreeOptions`` (None: defaults): ``max_readers``,
+    ``gc_chunk`` and ``skip_limit``. Raises ValueError without ``config.path``, with an unknown
+    durability or with options of another type; ``PersistenceError`` if the directory holds a different
+    on-disk format.
     """
 
     name = "lmdb-btree"
     #: Contents survive ``close`` and reopen at the same path.
     persistent = True
 
-    def __init__(self, config: IndexConfig) -> None:
+    def __init__(self, config: IndexConfig, *, kernel: Any = None) -> None:
         if not config.path:
             raise ValueError("the lmdb-btree index strategy needs IndexConfig.path (a directory for its LMDB files)")
         if config.durability not in ("full", "none"):
             raise ValueError(f"durability must be 'full' or 'none', got {config.durability!r}")
+        options = config.options if config.options is not None else LmdbBtreeOptions()
+        if not isinstance(options, LmdbBtreeOptions):
+            raise ValueError(f"index strategy 'lmdb-btree' takes LmdbBtreeOptions, got {type(options).__name__}")
+        if kernel is None:
+            from engine.index import mvcc_lmdb_kernel as kernel
+        self.kernel = kernel
+        self.options = options
+        self._format = kernel.FORMAT
         self.config = config
         os.makedirs(config.path, exist_ok=True)
         full = config.durability == "full"
         self._env = lmdb.open(config.path, map_size=config.map_size, max_dbs=4, subdir=True,
-                              sync=full, metasync=full, max_readers=int(config.extra.get("max_readers", 126)))
-        self._gc_chunk = max(1, int(config.extra.get("gc_chunk", 10_000)))
-        self._skip_limit = max(0, int(config.extra.get("skip_limit", SKIP_LIMIT)))
+                              sync=full, metasync=full, max_readers=options.max_readers)
+        self._gc_chunk = options.gc_chunk
+        self._skip_limit = options.skip_limit
         self._closed = False
         self._write_lock = threading.Lock()
         # The whole key must fit LMDB's limit, framing included; never more than the cross-strategy bound.
@@ -457,9 +260,9 @@ class LmdbBTreeStore:
             with self._env.begin(write=True, db=self._meta_db) as txn:
                 fmt = txn.get(_META_FORMAT)
                 if fmt is None:
-                    txn.put(_META_FORMAT, FORMAT)
-                elif fmt != FORMAT:
-                    raise PersistenceError(f"{config.path} holds index format {fmt!r}, expected {FORMAT!r}")
+                    txn.put(_META_FORMAT, self._format)
+                elif fmt != self._format:
+                    raise PersistenceError(f"{config.path} holds index format {fmt!r}, expected {self._format!r}")
                 raw = txn.get(_META_APPLIED)
                 self._applied_ts = _U64.unpack(raw)[0] if raw is not None else 0
                 self._ids: set[int] = set()
@@ -482,7 +285,7 @@ class LmdbBTreeStore:
 
         Runtime: O(1) for an existing index.
         """
-        _check_index_id(index_id)
+        check_index_id(index_id)
         self._check_open()
         if index_id not in self._ids:
             with self._write_lock:
@@ -501,7 +304,7 @@ class LmdbBTreeStore:
 
         Runtime: O(v·log n) for its v versions.
         """
-        _check_index_id(index_id)
+        check_index_id(index_id)
         prefix = _U32.pack(index_id)
         with self._write_lock:
             self._check_open()
@@ -522,30 +325,28 @@ class LmdbBTreeStore:
     def apply_batch(self, commits: Sequence[CommitIndexWrites]) -> None:
         """Apply several commits' index writes in ONE write transaction, ``applied_ts`` included.
 
-        Validation (``validate_batch``) runs first: ValueError (timestamps not strictly increasing above
+        Validation (the kernel's ``validate_batch``) runs first: ValueError (timestamps not strictly increasing above
         ``applied_ts()``, bad index id), ``IndexKeyTooLargeError``, TypeError - and then nothing is
         written. Writing to a never-opened index id opens it. An empty batch is a no-op. With
         ``durability="full"`` the data is on disk when this returns. Runtime: O(w·log n) for w writes.
         """
         with self._write_lock:
             self._check_open()
-            validate_batch(commits, self._applied_ts, self._max_key)
+            self.kernel.validate_batch(commits, self._applied_ts, self._max_key)
             if not commits:
                 return
+            put_writes = self.kernel.lmdb_put_writes
             new_ids: set[int] = set()
             with self._env.begin(write=True, db=self._versions_db) as txn:
-                put = txn.put
                 for ts, by_index in commits:
-                    inv = _U64.pack(_MAX_U64 - ts)
                     for index_id, writes in by_index.items():
                         prefix = _U32.pack(index_id)
                         if index_id not in self._ids and index_id not in new_ids:
-                            put(_META_INDEX + prefix, b"", db=self._meta_db)
+                            txn.put(_META_INDEX + prefix, b"", db=self._meta_db)
                             new_ids.add(index_id)
-                        for key, value in writes:
-                            put(prefix + key + inv, TOMBSTONE if value is None else LIVE + value)
+                        put_writes(txn, prefix, ts, writes)
                 last = commits[-1][0]
-                put(_META_APPLIED, _U64.pack(last), db=self._meta_db)
+                txn.put(_META_APPLIED, _U64.pack(last), db=self._meta_db)
             # Caches change only after the transaction committed. The id set is replaced, never mutated,
             # so concurrent readers of index_ids() iterate a stable set without taking the lock.
             if new_ids:
@@ -557,11 +358,11 @@ class LmdbBTreeStore:
         data), in one write transaction. Timestamps must strictly increase and be ``<= applied_ts()``;
         ``applied_ts`` is unchanged. ValueError (nothing written) if the index already holds versions or
         the order is wrong. Runtime: O(w·log n) for w writes."""
-        _check_index_id(index_id)
+        check_index_id(index_id)
         prefix = _U32.pack(index_id)
         with self._write_lock:
             self._check_open()
-            validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, self._max_key)
+            self.kernel.validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, self._max_key)
             if commits and commits[-1][0] > self._applied_ts:
                 raise ValueError(f"backfill ts {commits[-1][0]} is above applied_ts {self._applied_ts}; nothing was written")
             # The index marker is written in the same transaction as the versions, so a refused backfill
@@ -572,11 +373,9 @@ class LmdbBTreeStore:
                     raise ValueError(f"backfill of index {index_id}: the index is not empty; nothing was written")
                 if index_id not in self._ids:
                     txn.put(_META_INDEX + prefix, b"", db=self._meta_db)
-                put = txn.put
+                put_writes = self.kernel.lmdb_put_writes
                 for ts, writes in commits:
-                    inv = _U64.pack(_MAX_U64 - ts)
-                    for key, value in writes:
-                        put(prefix + key + inv, TOMBSTONE if value is None else LIVE + value)
+                    put_writes(txn, prefix, ts, writes)
             if index_id not in self._ids:
                 self._ids = self._ids | {index_id}
 
@@ -613,7 +412,8 @@ class LmdbBTreeStore:
         Runtime: O(N) for N entries.
         """
         self._check_open()
-        inv_below = inverted_ts(below_ts)
+        inv_below = self.kernel.inverted_ts(below_ts)
+        gc_chunk = self.kernel.lmdb_gc_chunk
         removed = 0
         resume: bytes | None = b""
         while resume is not None:
@@ -621,7 +421,7 @@ class LmdbBTreeStore:
                 self._check_open()
                 with self._env.begin(write=True, db=self._versions_db) as txn:
                     cur = txn.cursor()
-                    n, resume = _gc_chunk(cur, resume, inv_below, self._gc_chunk)
+                    n, resume = gc_chunk(cur, resume, inv_below, self._gc_chunk)
                     removed += n
         return removed
 
@@ -642,7 +442,7 @@ class LmdbBTreeStore:
             applied = None
             for k, v in meta.iternext():
                 if k == _META_FORMAT:
-                    assert v == FORMAT, f"format {v!r}"
+                    assert v == self._format, f"format {v!r}"
                 elif k == _META_APPLIED:
                     applied = _U64.unpack(v)[0]
                 elif k.startswith(_META_INDEX):
@@ -660,7 +460,7 @@ class LmdbBTreeStore:
                 if only_index is not None and not raw.startswith(_U32.pack(only_index)):
                     break
                 assert len(raw) >= FRAMING, f"entry key {raw!r} shorter than its framing"
-                index_id, key, ts = unpack_version_key(raw)
+                index_id, key, ts = self.kernel.unpack_version_key(raw)
                 kb = raw[:-8]
                 assert index_id in self._ids, f"entry of index {index_id} without an index marker"
                 assert len(key) <= self._max_key, f"key of {len(key)} bytes exceeds {self._max_key}"
@@ -684,6 +484,7 @@ class LmdbBTreeStore:
         with self._env.begin() as txn:
             vstat = txn.stat(self._versions_db)
         return {"name": self.name, "path": self.config.path, "durability": self.config.durability,
+                "kernel": getattr(self.kernel, "__name__", repr(self.kernel)), "options": self.options,
                 "applied_ts": self._applied_ts, "max_key_bytes": self._max_key,
                 "entries": vstat["entries"], "depth": vstat["depth"], "env_pages": stat["leaf_pages"],
                 "indexes": {i: self.open_index(i).debug_state() for i in sorted(self._ids)}}
@@ -694,40 +495,3 @@ class LmdbBTreeStore:
             if not self._closed:
                 self._closed = True
                 self._env.close()
-
-
-def _gc_chunk(cur: lmdb.Cursor, resume: bytes, inv_below: bytes, budget: int) -> tuple[int, bytes | None]:
-    """Collect keys from framed key *resume* onwards until about *budget* entries were examined.
-
-    Returns ``(versions removed, framed key to resume at or None when the end was reached)``.
-    """
-    removed = 0
-    examined = 0
-    if not cur.set_range(resume):
-        return 0, None
-    raw = cur.key()
-    while raw:
-        kb = raw[:-8]
-        if examined >= budget:
-            return removed, kb
-        seen_visible = False  # passed the newest version <= below_ts: everything after it goes
-        while raw and raw[:-8] == kb:
-            examined += 1
-            if seen_visible:
-                cur.delete()
-                removed += 1
-            elif raw[-8:] >= inv_below:  # the newest version with vts <= below_ts
-                seen_visible = True
-                if cur.value() == TOMBSTONE:
-                    cur.delete()
-                    removed += 1
-                else:
-                    cur.next()
-            else:
-                cur.next()
-            raw = cur.key()
-    return removed, None
-
-
-__all__ = ["ABI", "FORMAT", "SKIP_LIMIT", "LmdbBTreeIndex", "LmdbBTreeStore", "decode_value", "encode_value",
-           "inverted_ts", "lmdb_scan_forward", "lmdb_scan_reverse", "pack_version_key", "unpack_version_key"]

@@ -1,15 +1,14 @@
-"""In-memory MVCC index strategy ``"mem-btree"``: the reference kernel for version resolution and scans.
+"""In-memory MVCC index strategy ``"mem-btree"``: the one store class, with its kernel injected.
 
 Role: an ``IndexStore`` (see ``engine.index.base``) that keeps every index in process memory. It is
-rebuilt from the commit log at open (it is not persistent) and is the readable reference that the later
-Cython twin ``engine._native.mvcc`` mirrors: same module-level names, signatures, docstrings and ``ABI``.
-Keep the hot functions (``resolve``, ``scan_forward``, ``scan_reverse``, ``gc_versions``) flat - plain
-lists, dicts and ints in, plain lists out - so that twin is a line-by-line translation.
+rebuilt from the commit log at open (it is not persistent). The hot loops (version resolution, scans, the
+apply and gc loops, batch validation) are the ``"mvcc"`` kernel: ``engine.index.mvcc_kernel`` (the
+reference) or its Cython twin ``engine._native.mvcc``, passed in as *kernel* by the registry (None: the
+reference). This module owns the structure, the lock and the invariants; the kernel owns no state.
 
 Who may call it: the registry (``engine.index.registry``) constructs stores; the committer calls
 ``apply_batch``/``gc``; transactions read through ``MemBTreeIndex.get``/``scan``/``scan_batch`` from any
-thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``. Module
-helpers ``validate_batch`` and ``MAX_KEY_BYTES`` are shared with ``engine.index.lmdb_btree``.
+thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``.
 
 Structure of one index:
 - ``_versions``: dict ``key -> [(ts, value | None), ...]`` newest first (None is a tombstone). Point reads
@@ -36,192 +35,17 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from types import ModuleType
 from typing import Any, Iterator, Sequence
 
-from engine.index.base import SCAN_BATCH, CommitIndexWrites, IndexConfig, IndexWrite, scan_by_batches
-from engine.model.errors import DatabaseClosedError, IndexKeyTooLargeError
-from engine.model.types import MAX_TIMESTAMP, Interval, Timestamp
+from engine.model.errors import DatabaseClosedError
+from engine.index.base import (MAX_INDEX_ID, MAX_KEY_BYTES, SCAN_BATCH, CommitIndexWrites, IndexConfig,
+                               IndexWrite, check_index_id, scan_by_batches)
+from engine.index.options import MemBtreeOptions
+from engine.model.types import Interval, Timestamp
 
-#: Kernel ABI shared with the Cython twin ``engine._native.mvcc``; bump on any semantic change.
-ABI = "mvcc/1"
-
-#: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
-__all__ = [
-    "ABI",
-    "DEFAULT_LEAF_CAPACITY",
-    "MAX_KEY_BYTES",
-    "MAX_INDEX_ID",
-    "resolve",
-    "scan_forward",
-    "scan_reverse",
-    "gc_versions",
-    "validate_batch",
-    "SortedKeyLeaves",
-    "MemBTreeIndex",
-    "MemBTreeStore",
-]
-
-#: Default number of keys per leaf. Large leaves keep the leaf directory short (few bisect steps, good
-#: locality when scanning); list insert/delete inside a leaf is a memmove of <= 512 pointers, cheaper than
-#: any pointer-chasing tree in Python.
-DEFAULT_LEAF_CAPACITY = 512
-
-#: Longest key any strategy accepts: LMDB's default maximum key size (511) minus the 12 bytes of framing
-#: (u32 index id + u64 inverted ts) that ``lmdb_btree`` adds. Every strategy enforces the same bound so
-#: that swapping strategies never changes which writes succeed. ``engine.encoding.MAX_INDEX_KEY_BYTES``
-#: (the engine's own limit) must not exceed it.
-MAX_KEY_BYTES = 511 - 12
-
-#: Index ids are u32 (the LMDB layout stores them in 4 bytes); every strategy enforces the range.
-MAX_INDEX_ID = (1 << 32) - 1
-
-
-# --------------------------------------------------------------------------------------------------
-# Flat kernels (mirrored by the Cython twin).
-# --------------------------------------------------------------------------------------------------
-
-def resolve(versions: list, ts: int) -> bytes | None:
-    """Value visible at snapshot *ts* in a newest-first version list; None for a tombstone or no version.
-
-    Runtime: O(v) for the v versions newer than *ts* (usually 0: reads are mostly at recent snapshots).
-    """
-    for vts, value in versions:
-        if vts <= ts:
-            return value
-    return None
-
-
-def scan_forward(leaves: list, maxes: list, versions: dict, start: bytes, end: bytes | None,
-                 ts: int, limit: int) -> list:
-    """Up to *limit* live ``(key, value)`` pairs at *ts* with ``start <= key < end``, ascending.
-
-    ``end=None`` is unbounded; ``start >= end`` or ``limit <= 0`` gives ``[]``. Keys with no version
-    ``<= ts`` or whose visible version is a tombstone are skipped (they do not count towards *limit*).
-    Runtime: O(log n + k·v) for k keys visited.
-    """
-    out: list = []
-    if limit <= 0 or (end is not None and start >= end):
-        return out
-    nleaves = len(leaves)
-    li = bisect_left(maxes, start)  # first leaf whose max >= start
-    if li == nleaves:
-        return out
-    pos = bisect_left(leaves[li], start)
-    append = out.append
-    while li < nleaves:
-        leaf = leaves[li]
-        # Only the last leaf the interval touches needs the per-key end test.
-        check_end = end is not None and maxes[li] >= end
-        for j in range(pos, len(leaf)):
-            key = leaf[j]
-            if check_end and key >= end:
-                return out
-            for vts, value in versions[key]:
-                if vts <= ts:
-                    if value is not None:
-                        append((key, value))
-                        if len(out) >= limit:
-                            return out
-                    break
-        li += 1
-        pos = 0
-    return out
-
-
-def scan_reverse(leaves: list, maxes: list, versions: dict, start: bytes, end: bytes | None,
-                 ts: int, limit: int) -> list:
-    """Like ``scan_forward`` but descending: the *limit* greatest live keys of ``[start, end)`` at *ts*.
-
-    Runtime: O(log n + k·v) for k keys visited.
-    """
-    out: list = []
-    if limit <= 0 or (end is not None and start >= end):
-        return out
-    nleaves = len(leaves)
-    if nleaves == 0:
-        return out
-    if end is None:
-        li = nleaves - 1
-        pos = len(leaves[li])  # exclusive
-    else:
-        li = bisect_left(maxes, end)  # first leaf whose max >= end: keys < end are left of it or in it
-        if li == nleaves:
-            li -= 1
-            pos = len(leaves[li])
-        else:
-            pos = bisect_left(leaves[li], end)
-    append = out.append
-    while li >= 0:
-        leaf = leaves[li]
-        for j in range(pos - 1, -1, -1):
-            key = leaf[j]
-            if key < start:
-                return out
-            for vts, value in versions[key]:
-                if vts <= ts:
-                    if value is not None:
-                        append((key, value))
-                        if len(out) >= limit:
-                            return out
-                    break
-        li -= 1
-        if li >= 0:
-            pos = len(leaves[li])
-    return out
-
-
-def gc_versions(versions: list, below_ts: int) -> int:
-    """Truncate a newest-first version list in place to what snapshots ``>= below_ts`` can see.
-
-    Keeps every version newer than *below_ts* and the newest one ``<= below_ts`` unless it is a tombstone;
-    drops everything older. Returns the number of versions removed (the list may become empty).
-    Runtime: O(v).
-    """
-    for j, (vts, value) in enumerate(versions):
-        if vts <= below_ts:
-            keep = j + 1 if value is not None else j
-            removed = len(versions) - keep
-            if removed:
-                del versions[keep:]
-            return removed
-    return 0
-
-
-def validate_batch(commits: Sequence[CommitIndexWrites], applied_ts: int, max_key_bytes: int) -> None:
-    """Reject a batch before anything is applied: every strategy's ``apply_batch`` calls this first.
-
-    Raises ValueError unless timestamps strictly increase, exceed *applied_ts* and fit in a u64; ValueError
-    for an index id outside u32; ``IndexKeyTooLargeError`` (a ValueError) for a key longer than
-    *max_key_bytes*; TypeError for keys/values that are not bytes (values may be None: a tombstone).
-    Runtime: O(total writes).
-    """
-    prev = applied_ts
-    for ts, by_index in commits:
-        if not isinstance(ts, int) or isinstance(ts, bool):
-            raise TypeError(f"commit timestamp must be an int, got {ts!r}")
-        if ts <= prev:
-            raise ValueError(f"commit timestamps must strictly increase and exceed applied_ts: "
-                             f"got {ts} after {prev} (applied_ts={applied_ts}); nothing was applied")
-        if ts > MAX_TIMESTAMP:
-            raise ValueError(f"commit timestamp {ts} does not fit in a u64; nothing was applied")
-        for index_id, writes in by_index.items():
-            if not isinstance(index_id, int) or isinstance(index_id, bool) or not 0 <= index_id <= MAX_INDEX_ID:
-                raise ValueError(f"index id must be an int in 0..2^32-1, got {index_id!r}; nothing was applied")
-            for key, value in writes:
-                if not isinstance(key, bytes):
-                    raise TypeError(f"index key must be bytes, got {type(key).__name__}")
-                if len(key) > max_key_bytes:
-                    raise IndexKeyTooLargeError(
-                        f"index key of {len(key)} bytes exceeds the limit of {max_key_bytes} bytes "
-                        f"(index {index_id}); nothing was applied")
-                if value is not None and not isinstance(value, bytes):
-                    raise TypeError(f"index value must be bytes or None (tombstone), got {type(value).__name__}")
-        prev = ts
-
-
-def _check_index_id(index_id: int) -> None:
-    if not isinstance(index_id, int) or isinstance(index_id, bool) or not 0 <= index_id <= MAX_INDEX_ID:
-        raise ValueError(f"index id must be an int in 0..2^32-1, got {index_id!r}")
+#: Default number of keys per leaf (``MemBtreeOptions.leaf_capacity``).
+DEFAULT_LEAF_CAPACITY = MemBtreeOptions().leaf_capacity
 
 
 def _check_versions(key: bytes, versions: list, applied_ts: int | None) -> None:
@@ -246,7 +70,8 @@ class SortedKeyLeaves:
     """An ordered set of byte-string keys stored as sorted leaf lists with a directory of leaf maxima.
 
     Not thread-safe by itself: the owning index's lock guards it. ``leaves`` and ``maxes`` are read
-    directly by the scan kernels (flat data, no method calls in the inner loop).
+    directly by the scan kernels (flat data, no method calls in the inner loop). Seeks use the standard
+    library's C bisect (bytes compare by memcmp), so insert/remove need no kernel of their own.
     """
 
     __slots__ = ("capacity", "leaves", "maxes", "_count")
@@ -358,12 +183,19 @@ class MemBTreeIndex:
         self.index_id = index_id
         self._store = store
         self._lock = store._lock
+        # Bound acquire/release for the two hot reads: cheaper than a ``with`` block per call.
+        self._acquire = store._lock.acquire
+        self._release = store._lock.release
         self._versions: dict[bytes, list[tuple[int, bytes | None]]] = {}
         self._keys = SortedKeyLeaves(leaf_capacity)
         self._closed = False
-
-    # Hook for the gc kernel: gc is not hot, and tests/mutants plug a broken kernel in here.
-    _gc_versions = staticmethod(gc_versions)
+        # The kernel's functions, bound once (no module attribute lookups on the read path).
+        kernel = store.kernel
+        self._resolve_key = kernel.resolve_key
+        self._scan_forward = kernel.scan_forward
+        self._scan_reverse = kernel.scan_reverse
+        self._apply_writes = kernel.apply_writes
+        self._gc_index = kernel.gc_index
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -372,16 +204,13 @@ class MemBTreeIndex:
 
         Runtime: O(1) hash lookup + O(v) for the v versions newer than *ts*.
         """
-        with self._lock:
+        self._acquire()
+        try:
             if self._closed:
                 raise DatabaseClosedError("index store is closed")
-            versions = self._versions.get(key)
-            if versions is None:
-                return None
-            for vts, value in versions:
-                if vts <= ts:
-                    return value
-            return None
+            return self._resolve_key(self._versions, key, ts)
+        finally:
+            self._release()
 
     def scan_batch(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
         """Up to *limit* live ``(key, value)`` pairs visible at *ts* inside *interval* (start incl., end excl.),
@@ -389,13 +218,15 @@ class MemBTreeIndex:
 
         Runtime: O(log n + k·v) for k keys visited (hidden keys are visited but not returned).
         """
-        with self._lock:
+        self._acquire()
+        try:
             if self._closed:
                 raise DatabaseClosedError("index store is closed")
             keys = self._keys
-            if reverse:
-                return scan_reverse(keys.leaves, keys.maxes, self._versions, interval.start, interval.end, ts, limit)
-            return scan_forward(keys.leaves, keys.maxes, self._versions, interval.start, interval.end, ts, limit)
+            scan = self._scan_reverse if reverse else self._scan_forward
+            return scan(keys.leaves, keys.maxes, self._versions, interval.start, interval.end, ts, limit)
+        finally:
+            self._release()
 
     def scan(self, interval: Interval, ts: Timestamp, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Lazily yield every live pair visible at *ts* in *interval*, in key order (see ``scan_batch``).
@@ -447,36 +278,21 @@ class MemBTreeIndex:
     # -- mutation (store-internal; the store holds the lock) -----------------------------------------
 
     def _apply(self, ts: int, writes: Sequence[IndexWrite]) -> None:
-        """Prepend one commit's versions. Two writes to one key in a commit: the last one wins."""
-        versions_map = self._versions
-        for key, value in writes:
-            versions = versions_map.get(key)
-            if versions is None:
-                versions_map[key] = [(ts, value)]
-                self._keys.insert(key)
-            elif versions[0][0] == ts:
-                versions[0] = (ts, value)
-            else:
-                versions.insert(0, (ts, value))
+        """Prepend one commit's versions (the kernel's ``apply_writes``); new keys join the key set."""
+        insert = self._keys.insert
+        for key in self._apply_writes(self._versions, ts, writes):
+            insert(key)
 
     def gc(self, below_ts: Timestamp) -> int:
         """Drop versions of this index no snapshot ``>= below_ts`` can see; remove keys left with none.
 
         Returns versions removed. Runtime: O(n·v + r·(log n + capacity)) for r keys removed.
         """
-        removed = 0
         with self._lock:
-            versions_map = self._versions
-            emptied = []
-            for key, versions in versions_map.items():
-                n = self._gc_versions(versions, below_ts)
-                if n:
-                    removed += n
-                    if not versions:
-                        emptied.append(key)
+            removed, emptied = self._gc_index(self._versions, below_ts)
+            remove = self._keys.remove
             for key in emptied:
-                del versions_map[key]
-                self._keys.remove(key)
+                remove(key)
         return removed
 
     def _clear(self) -> None:
@@ -506,8 +322,10 @@ class MemBTreeIndex:
 class MemBTreeStore:
     """The ``"mem-btree"`` ``IndexStore``: a family of ``MemBTreeIndex`` sharing one lock.
 
-    ``leaf_capacity`` (argument, else ``config.extra["leaf_capacity"]``, else 512) sets the B-tree leaf
-    size; tests use tiny values (4) to drive splits and merges. ``config.path`` is ignored.
+    *kernel*: the ``"mvcc"`` kernel module (``engine.index.mvcc_kernel`` or its Cython twin; None: the
+    reference). ``config.options`` is a ``MemBtreeOptions`` (None: defaults; another type: ValueError);
+    its ``leaf_capacity`` sets the B-tree leaf size (tests use 4 to drive splits and merges).
+    ``config.path`` is ignored.
     """
 
     name = "mem-btree"
@@ -516,13 +334,18 @@ class MemBTreeStore:
     #: The class of each index (mutant tests substitute a broken subclass).
     index_class = MemBTreeIndex
 
-    def __init__(self, config: IndexConfig | None = None, *, leaf_capacity: int | None = None) -> None:
+    def __init__(self, config: IndexConfig | None = None, *, kernel: ModuleType | Any = None) -> None:
         config = config or IndexConfig()
-        if leaf_capacity is None:
-            leaf_capacity = int(config.extra.get("leaf_capacity", DEFAULT_LEAF_CAPACITY))
-        SortedKeyLeaves(leaf_capacity)  # validates the capacity eagerly
+        options = config.options if config.options is not None else MemBtreeOptions()
+        if not isinstance(options, MemBtreeOptions):
+            raise ValueError(f"index strategy 'mem-btree' takes MemBtreeOptions, got {type(options).__name__}")
+        if kernel is None:
+            from engine.index import mvcc_kernel as kernel
+        self.kernel = kernel
+        self._validate_batch = kernel.validate_batch
         self.config = config
-        self.leaf_capacity = leaf_capacity
+        self.options = options
+        self.leaf_capacity = options.leaf_capacity
         self._lock = threading.RLock()
         self._indexes: dict[int, MemBTreeIndex] = {}
         self._applied_ts = 0
@@ -535,7 +358,7 @@ class MemBTreeStore:
 
     def open_index(self, index_id: int) -> MemBTreeIndex:
         """The index with this id, created empty if it does not exist. Runtime: O(1)."""
-        _check_index_id(index_id)
+        check_index_id(index_id)
         with self._lock:
             self._check_open()
             index = self._indexes.get(index_id)
@@ -563,14 +386,14 @@ class MemBTreeStore:
     def apply_batch(self, commits: Sequence[CommitIndexWrites]) -> None:
         """Apply several commits' index writes atomically; afterwards ``applied_ts()`` is the last ts.
 
-        Validation (``validate_batch``) runs before anything changes: ValueError (timestamps not strictly
-        increasing above ``applied_ts()``, bad index id), ``IndexKeyTooLargeError``, TypeError - and then
-        nothing is applied. Writing to a never-opened index id opens it. An empty batch is a no-op.
-        Runtime: O(w·(log n + capacity)) for w writes (O(w) when no key is new).
+        Validation (the kernel's ``validate_batch``) runs before anything changes: ValueError (timestamps
+        not strictly increasing above ``applied_ts()``, bad index id), ``IndexKeyTooLargeError``, TypeError
+        - and then nothing is applied. Writing to a never-opened index id opens it. An empty batch is a
+        no-op. Runtime: O(w·(log n + capacity)) for w writes (O(w) when no key is new).
         """
         with self._lock:
             self._check_open()
-            validate_batch(commits, self._applied_ts, MAX_KEY_BYTES)
+            self._validate_batch(commits, self._applied_ts, MAX_KEY_BYTES)
             if not commits:
                 return
             for ts, by_index in commits:
@@ -588,7 +411,7 @@ class MemBTreeStore:
         Runtime: O(w·(log n + capacity)) for w writes."""
         with self._lock:
             self._check_open()
-            validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, MAX_KEY_BYTES)
+            self._validate_batch([(ts, {index_id: w}) for ts, w in commits], 0, MAX_KEY_BYTES)
             if commits and commits[-1][0] > self._applied_ts:
                 raise ValueError(f"backfill ts {commits[-1][0]} is above applied_ts {self._applied_ts}; nothing was written")
             index = self.open_index(index_id)
@@ -637,6 +460,7 @@ class MemBTreeStore:
         """Summary: applied_ts, meta keys and each index's ``debug_state``. O(n)."""
         with self._lock:
             return {"name": self.name, "applied_ts": self._applied_ts, "leaf_capacity": self.leaf_capacity,
+                    "kernel": getattr(self.kernel, "__name__", repr(self.kernel)),
                     "closed": self._closed, "meta_keys": sorted(self._meta),
                     "indexes": {i: self._indexes[i].debug_state() for i in sorted(self._indexes)}}
 

@@ -5,32 +5,37 @@ experiments (the name comes from ``config.toml``) and the contract suite, which 
 ``INDEX_STRATEGIES``. Adding a strategy means adding one entry here; nothing else chooses strategies.
 
 Invariants: every factory takes an ``IndexConfig`` and returns a fresh, open ``IndexStore`` whose ``name``
-equals its key here; each store class says whether its contents survive reopen (``persistent``).
+equals its key here; each store class says whether its contents survive reopen (``persistent``); each
+strategy has one typed options class (``INDEX_OPTIONS``) and one kernel (``INDEX_KERNELS``).
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from engine.index.base import IndexConfig, IndexStore
+from engine.index.options import LmdbBtreeOptions, MemBtreeOptions
 
 
 def _mem_btree(config: IndexConfig, kernel: Any = None) -> IndexStore:
-    if kernel is None:
-        from engine.index import mem_btree as kernel
-    return kernel.MemBTreeStore(config)
+    from engine.index.mem_btree import MemBTreeStore
+
+    return MemBTreeStore(config, kernel=kernel)
 
 
 def _lmdb_btree(config: IndexConfig, kernel: Any = None) -> IndexStore:
     if not config.path:
         raise ValueError("index strategy 'lmdb-btree' needs IndexConfig.path: the directory of its LMDB environment")
-    if kernel is None:
-        from engine.index import lmdb_btree as kernel
-    return kernel.LmdbBTreeStore(config)
+    from engine.index.lmdb_btree import LmdbBTreeStore
+
+    return LmdbBTreeStore(config, kernel=kernel)
 
 
-#: strategy name -> the kernel (``engine._impl.KERNELS``) whose module provides its store class; the
-#: database passes the resolved module (reference or Cython twin) as *kernel*.
+#: strategy name -> the kernel (``engine._impl.KERNELS``) that runs its hot loops; the database passes the
+#: resolved module (reference or Cython twin) to the strategy's one store class as *kernel*.
 INDEX_KERNELS = {"mem-btree": "mvcc", "lmdb-btree": "mvcc_lmdb"}
+
+#: strategy name -> its typed options class (``IndexConfig.options``; ``DatabaseConfig.index_options``).
+INDEX_OPTIONS: dict[str, type] = {"mem-btree": MemBtreeOptions, "lmdb-btree": LmdbBtreeOptions}
 
 
 #: name -> factory. Imports are deferred so that choosing "mem-btree" never loads LMDB.
@@ -45,11 +50,16 @@ def open_index_store(name: str, config: IndexConfig | None = None, kernel: Any =
 
     *kernel* is the module implementing the strategy's kernel (``INDEX_KERNELS[name]`` resolved through
     ``engine._impl``: the reference or its Cython twin); None means the pure-Python reference.
-    Raises ValueError naming the valid strategies for an unknown *name*, and ValueError when a file-backed
-    strategy gets no ``config.path``. Runtime: that of the strategy's open.
+    Raises ValueError naming the valid strategies for an unknown *name*, ValueError when a file-backed
+    strategy gets no ``config.path``, and ValueError when ``config.options`` is not the strategy's options
+    type (``INDEX_OPTIONS``). Runtime: that of the strategy's open.
     """
     factory = INDEX_STRATEGIES.get(name)
     if factory is None:
         valid = ", ".join(repr(n) for n in sorted(INDEX_STRATEGIES))
         raise ValueError(f"unknown index strategy {name!r}; valid strategies: {valid}")
-    return factory(config if config is not None else IndexConfig(), kernel)
+    config = config if config is not None else IndexConfig()
+    cls = INDEX_OPTIONS[name]
+    if config.options is not None and type(config.options) is not cls:
+        raise ValueError(f"index strategy {name!r} takes {cls.__name__} options, got {type(config.options).__name__}")
+    return factory(config, kernel)

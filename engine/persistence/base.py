@@ -18,8 +18,8 @@ index keys for conflict checks and subscriptions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterator, Literal, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal, Protocol, Sequence
 
 from engine.model.types import Timestamp
 
@@ -56,12 +56,15 @@ class PersistenceConfig:
     ``path``: a directory for file-backed strategies (created if missing); ignored by ``memory``.
     ``durability``: "full" syncs before ``append`` returns; "none" (experiments only) does not.
     ``map_size``: LMDB map size in bytes (virtual address space, not disk).
+    ``options``: the strategy's typed knobs (an instance of
+    ``engine.persistence.registry.PERSISTENCE_OPTIONS[name]``); None means that strategy's defaults.
+    Options of another strategy's type are a ValueError at open.
     """
 
     path: str | None = None
     durability: Durability = "full"
     map_size: int = 1 << 36
-    extra: dict = field(default_factory=dict)
+    options: Any = None
 
 
 class Persistence(Protocol):

@@ -22,9 +22,9 @@ Invariants (``check_invariants``):
   the latest batches but, with ``writemap=False``, not corrupt the file).
 
 Concurrency notes: py-lmdb environments are thread-safe and open read transactions with ``MDB_NOTLS``,
-so reader slots (``max_readers``, default 126, override via ``config.extra["max_readers"]``) bound the
+so reader slots (``LmdbPersistenceOptions.max_readers``, default 126) bound the
 number of *simultaneous* read transactions, not threads. ``load_log`` reads in chunks
-(``config.extra["load_chunk"]``, default 512 records) with a fresh read transaction per chunk, never
+(``LmdbPersistenceOptions.load_chunk``, default 512 records) with a fresh read transaction per chunk, never
 holding one across a ``yield``: a read txn left open by a slow or abandoned consumer would pin the
 snapshot, stop LMDB from reusing freed pages (the file grows without bound) and hold a reader slot.
 Chunking cannot tear a batch: see ``snapshot_stop`` in ``memory``.
@@ -42,6 +42,7 @@ import lmdb
 from engine.model.errors import PersistenceError
 from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
+from engine.persistence.options import LmdbPersistenceOptions, require_options
 from engine.persistence.memory import (
     OpGate, check_ts, encode_batch, global_key, global_value, log_bounds, refuse_below, require_path,
     snapshot_stop,
@@ -52,7 +53,6 @@ _KEY = struct.Struct(">Q")
 _META_MAX_TS = b"max_ts"
 _META_FORMAT = b"format"
 FORMAT_TAG = b"ripple-persistence-lmdb/1"
-DEFAULT_LOAD_CHUNK = 512
 
 
 class LmdbPersistence:
@@ -66,13 +66,13 @@ class LmdbPersistence:
         self._codec = codec or reference_codec
         path = require_path(config, self.name)
         full = config.durability == "full"
-        self._chunk = int(config.extra.get("load_chunk", DEFAULT_LOAD_CHUNK))
-        if self._chunk < 1:
-            raise ValueError(f"load_chunk must be >= 1, got {self._chunk}")
+        options = require_options(self.name, LmdbPersistenceOptions, config.options)
+        self.options = options
+        self._chunk = options.load_chunk
         try:
             self._env = lmdb.open(
                 path, map_size=config.map_size, subdir=True, max_dbs=4,
-                max_readers=int(config.extra.get("max_readers", 126)),
+                max_readers=options.max_readers,
                 sync=full, metasync=full, writemap=False, lock=True,
             )
         except lmdb.Error as exc:

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Iterator
 from engine.model.errors import DatabaseClosedError, PersistenceError
 from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
+from engine.persistence.options import MemoryPersistenceOptions, require_options
 from engine.persistence import record as reference_codec
 
 #: Longest global name, in UTF-8 bytes. LMDB's default key limit; enforced by every strategy so a name
@@ -206,6 +207,8 @@ class MemoryPersistence:
     def __init__(self, config: PersistenceConfig | None = None, codec: Any = None) -> None:
         #: The commit-record codec kernel (reference or Cython twin; same bytes either way).
         self._codec = codec or reference_codec
+        self.options = require_options(self.name, MemoryPersistenceOptions,
+                                       config.options if config is not None else None)
         self._lock = threading.Lock()
         self._closed = False
         self._ts: list[int] = []

@@ -9,6 +9,8 @@ Invariants:
   the same ``config.path``; the contract suite uses it to decide which durability checks apply).
 - ``DEFAULT_STRATEGY`` ("lmdb") is a key of the table.
 - File strategies (``persistent``) refuse ``config.path=None`` with a ``ValueError``; "memory" ignores it.
+- Every strategy has one typed options class (``PERSISTENCE_OPTIONS``); a store given options of another
+  type raises ``ValueError`` at open.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Callable
 from engine.persistence.base import Persistence, PersistenceConfig
 from engine.persistence.lmdb_store import LmdbPersistence
 from engine.persistence.memory import MemoryPersistence
+from engine.persistence.options import LmdbPersistenceOptions, MemoryPersistenceOptions, SqlitePersistenceOptions
 from engine.persistence.sqlite_store import SqlitePersistence
 
 PERSISTENCE_STRATEGIES: dict[str, Callable[[PersistenceConfig], Persistence]] = {
@@ -26,6 +29,14 @@ PERSISTENCE_STRATEGIES: dict[str, Callable[[PersistenceConfig], Persistence]] = 
 }
 
 DEFAULT_STRATEGY = "lmdb"
+
+#: strategy name -> its typed options class (``PersistenceConfig.options``;
+#: ``DatabaseConfig.persistence_options``).
+PERSISTENCE_OPTIONS: dict[str, type] = {
+    "lmdb": LmdbPersistenceOptions,
+    "sqlite": SqlitePersistenceOptions,
+    "memory": MemoryPersistenceOptions,
+}
 
 
 def open_persistence(name: str, config: PersistenceConfig, codec: object = None) -> Persistence:

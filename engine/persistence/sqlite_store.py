@@ -31,7 +31,7 @@ through one writer connection under a lock (a Python lock rather than SQLite's b
 Reads borrow a connection from a small pool and return it, so the number of connections tracks the
 peak number of *simultaneous* readers, not the number of threads that ever read. Connections are made
 with ``check_same_thread=False`` because a pooled one moves between threads (never concurrently).
-``load_log`` takes one pooled connection per chunk (``config.extra["load_chunk"]``, default 512) and
+``load_log`` takes one pooled connection per chunk (``SqlitePersistenceOptions.load_chunk``, default 512) and
 never keeps a read transaction open across a ``yield``: an open WAL read transaction stops checkpoints
 from completing, letting the WAL grow without bound.
 """
@@ -47,6 +47,7 @@ from typing import Any, Iterable, Iterator
 from engine.model.errors import PersistenceError
 from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
+from engine.persistence.options import SqlitePersistenceOptions, require_options
 from engine.persistence.memory import (
     OpGate, check_ts, encode_batch, global_key, global_value, log_bounds, refuse_below, require_path,
     snapshot_stop,
@@ -55,7 +56,6 @@ from engine.persistence import record as reference_codec
 
 FILENAME = "ripple.sqlite3"
 FORMAT_TAG = b"ripple-persistence-sqlite/1"
-DEFAULT_LOAD_CHUNK = 512
 
 #: Stored ts = ts - _OFFSET (u64 -> i64, order-preserving).
 _OFFSET = 1 << 63
@@ -88,9 +88,9 @@ class SqlitePersistence:
         path = require_path(config, self.name)
         self._file = os.path.join(path, FILENAME)
         self._synchronous = "FULL" if config.durability == "full" else "OFF"
-        self._chunk = int(config.extra.get("load_chunk", DEFAULT_LOAD_CHUNK))
-        if self._chunk < 1:
-            raise ValueError(f"load_chunk must be >= 1, got {self._chunk}")
+        options = require_options(self.name, SqlitePersistenceOptions, config.options)
+        self.options = options
+        self._chunk = options.load_chunk
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []

@@ -17,20 +17,20 @@ from typing import Any, Callable
 import pytest
 
 from engine._impl import implementations
-from engine.index.base import IndexConfig, scan_by_batches
-from engine.index.mem_btree import MAX_KEY_BYTES
-from engine.index.registry import INDEX_KERNELS, INDEX_STRATEGIES, open_index_store
 from engine.model.errors import DatabaseClosedError, IndexKeyTooLargeError
+from engine.index.base import IndexConfig, scan_by_batches
+from engine.index.base import MAX_KEY_BYTES
+from engine.index.registry import INDEX_KERNELS, INDEX_OPTIONS, INDEX_STRATEGIES, open_index_store
 from engine.model.types import MAX_TIMESTAMP, Interval
 
-#: (strategy name, kernel implementation, config.extra): every registered strategy with default settings,
+#: (strategy name, kernel implementation, options fields): every registered strategy with default options,
 #: once per built twin of its kernel (``engine._impl.implementations``: "py" always, "cy" when built), the
 #: twin passed through the registry (``open_index_store(..., kernel=twin)``) as the database opens it.
-BOUNDARY_EXTRA = {"mem-btree": {"leaf_capacity": 4}, "lmdb-btree": {"skip_limit": 0}}
-VARIANTS = [(name, impl, extra)
+BOUNDARY_OPTIONS = {"mem-btree": {"leaf_capacity": 4}, "lmdb-btree": {"skip_limit": 0}}
+VARIANTS = [(name, impl, fields)
             for name in sorted(INDEX_STRATEGIES)
             for impl in implementations(INDEX_KERNELS[name])
-            for extra in ({}, *([BOUNDARY_EXTRA[name]] if name in BOUNDARY_EXTRA else []))]
+            for fields in ({}, *([BOUNDARY_OPTIONS[name]] if name in BOUNDARY_OPTIONS else []))]
 
 
 class Checked:
@@ -64,12 +64,13 @@ class Checked:
 @pytest.fixture(params=VARIANTS, ids=lambda v: f"{v[0]}[{v[1]}]" + "".join(f",{k}={x}" for k, x in v[2].items()))
 def opener(request, tmp_path) -> Callable[..., Any]:
     """``opener(**config_overrides)`` opens the strategy at one fixed path (so a second call reopens)."""
-    name, impl, extra = request.param
+    name, impl, fields = request.param
     kernel = implementations(INDEX_KERNELS[name])[impl]
+    options = INDEX_OPTIONS[name](**fields)
     opened = []
 
     def open_(**overrides):
-        config = IndexConfig(**{"path": str(tmp_path / "index"), "map_size": 1 << 28, "extra": dict(extra), **overrides})
+        config = IndexConfig(**{"path": str(tmp_path / "index"), "map_size": 1 << 28, "options": options, **overrides})
         store = open_index_store(name, config, kernel)
         opened.append(store)
         return Checked(store)
@@ -524,3 +525,19 @@ def test_lmdb_btree_durability_modes_open_and_apply(tmp_path, durability):
         store.close()
     with pytest.raises(ValueError, match="durability"):
         open_index_store("lmdb-btree", IndexConfig(path=str(tmp_path / "x"), durability="sometimes"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_STRATEGIES))
+def test_options_of_another_strategy_are_refused_at_open(name, tmp_path):
+    other = next(cls for n, cls in INDEX_OPTIONS.items() if n != name)
+    with pytest.raises(ValueError, match=INDEX_OPTIONS[name].__name__):
+        open_index_store(name, IndexConfig(path=str(tmp_path / "i"), options=other()))
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_STRATEGIES))
+def test_no_options_means_the_strategy_defaults(name, tmp_path):
+    store = open_index_store(name, IndexConfig(path=str(tmp_path / "i")))
+    try:
+        assert store.options == INDEX_OPTIONS[name]()
+    finally:
+        store.close()

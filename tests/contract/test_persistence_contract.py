@@ -8,12 +8,13 @@ skips with an explicit reason derived from that attribute, never silently.
 Stores live in real directories under pytest's tmp dirs. Most tests open stores with
 ``durability="none"``: the properties they check (ordering, atomic visibility, ranges, globals) do not
 depend on fsync, and a synced commit costs milliseconds on ordinary disks. The reopen and crash tests use
-``durability="full"``. ``load_chunk`` is set to 3 so that every ``load_log`` crosses chunk boundaries
-(one test also covers the default chunk size).
+``durability="full"``. ``load_chunk`` (an option of the file strategies) is set to 3 so that every
+``load_log`` crosses chunk boundaries (one test also covers the default chunk size).
 """
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from engine.model.errors import DatabaseClosedError, PersistenceError
-from engine.model.types import MAX_TIMESTAMP
 from engine.persistence.base import CommitRecord, DocumentWrite, PersistenceConfig
-from engine.persistence.registry import DEFAULT_STRATEGY, PERSISTENCE_STRATEGIES, open_persistence
+from engine.persistence.registry import (DEFAULT_STRATEGY, PERSISTENCE_OPTIONS, PERSISTENCE_STRATEGIES,
+                                        open_persistence)
+from engine.model.types import MAX_TIMESTAMP
 
 STRATEGIES = sorted(PERSISTENCE_STRATEGIES)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +44,14 @@ def is_persistent(strategy: str) -> bool:
 class Opener:
     """Opens the store of one strategy in one directory, reopens it, and closes whatever it opened."""
 
-    def __init__(self, strategy: str, path: Path, durability: str = "none", **extra: object) -> None:
+    def __init__(self, strategy: str, path: Path, durability: str = "none", load_chunk: int | None = 3) -> None:
+        """*load_chunk*: for strategies that have the knob, records per ``load_log`` chunk (small by
+        default, so chunk boundaries are crossed); None leaves the strategy's default options."""
         self.strategy = strategy
+        cls = PERSISTENCE_OPTIONS[strategy]
+        has_chunk = "load_chunk" in {f.name for f in fields(cls)}
         self.config = PersistenceConfig(path=str(path), durability=durability, map_size=1 << 32,
-                                        extra={"load_chunk": 3, **extra})
+                                        options=cls(load_chunk=load_chunk) if has_chunk and load_chunk else None)
         self.opened: list = []
 
     def open(self):
@@ -126,6 +132,17 @@ def test_strategy_declares_name_and_persistence(strategy, tmp_path):
     assert DEFAULT_STRATEGY in PERSISTENCE_STRATEGIES
 
 
+def test_options_are_typed_per_strategy(strategy, tmp_path):
+    """No options: the strategy's defaults; options of another strategy: ValueError naming the right class."""
+    cls = PERSISTENCE_OPTIONS[strategy]
+    s = open_persistence(strategy, PersistenceConfig(path=str(tmp_path / "ok")))
+    assert s.options == cls()
+    s.close()
+    other = next(c for n, c in PERSISTENCE_OPTIONS.items() if n != strategy)
+    with pytest.raises(ValueError, match=cls.__name__):
+        open_persistence(strategy, PersistenceConfig(path=str(tmp_path / "bad"), options=other()))
+
+
 def test_registry_rejects_unknown_name_and_missing_path(strategy):
     with pytest.raises(ValueError, match="valid names: lmdb, memory, sqlite"):
         open_persistence(strategy + "-nope", PersistenceConfig())
@@ -187,8 +204,7 @@ def test_large_values_and_unicode_round_trip(strategy, store):
 
 
 def test_load_log_with_default_chunk_crosses_chunk_boundaries(strategy, tmp_path):
-    op = Opener(strategy, tmp_path / "s")
-    op.config.extra.pop("load_chunk")
+    op = Opener(strategy, tmp_path / "s", load_chunk=None)
     store = op.open()
     try:
         expected = [rec(ts, "w", doc(id=str(ts))) for ts in range(1, 1200)]

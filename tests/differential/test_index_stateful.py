@@ -6,11 +6,11 @@ of other lengths than the keys), collects garbage, drops indexes, reopens persis
 every step asserts each subject's ``check_invariants``. Reads are compared only at snapshots at or above
 the highest gc watermark, the only ones gc promises to preserve.
 
-Subjects come from ``subject_factories()``: every built twin (``engine._impl.implementations``) of the
-"mvcc" kernel as mem-btree (leaf capacity 4, so splits and merges happen, and the default capacity) and of
+Subjects come from ``subject_factories()``: the strategies' store classes given every built twin
+(``engine._impl.implementations``) of their kernels - the "mvcc" kernel in mem-btree (leaf capacity 4, so splits and merges happen, and the default capacity) and of
 the "mvcc_lmdb" kernel as lmdb-btree (default, and ``skip_limit`` 0 and 1 so scans take their seek paths),
 each LMDB store in a fresh temporary directory per example. ``make_machine(factories)`` builds the same
-machine over any list, which is how ``tests/mutants`` plugs deliberately broken twins in.
+machine over any list, which is how ``tests/mutants`` plugs deliberately broken kernels and stores in.
 
 Keys are prefix-free (the index precondition): a body over ``{0x01, 'a', 0xff}`` of length 0..2 followed by
 a 0x00 terminator (13 keys per index, many overlaps), plus a bulk family ``b"b" || byte || 0x00`` written
@@ -31,8 +31,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from engine._impl import implementations
 from engine.index.base import IndexConfig, IndexStore, scan_by_batches
-from engine.model.types import Interval
+from engine.index.lmdb_btree import LmdbBTreeStore
+from engine.index.mem_btree import MemBTreeStore
+from engine.index.options import LmdbBtreeOptions, MemBtreeOptions
 from engine.testing.models.mvcc import MVCCStoreModel
+from engine.model.types import Interval
 
 #: (name, factory(directory) -> IndexStore). The directory is fresh per subject and example.
 SubjectFactory = tuple[str, Callable[[str], IndexStore]]
@@ -75,22 +78,21 @@ def intervals(draw) -> Interval:
 
 
 def subject_factories() -> list[SubjectFactory]:
-    """Every strategy under test: each built twin (``engine._impl.implementations``) of the "mvcc"
-    (mem-btree) and "mvcc_lmdb" (lmdb-btree) kernels."""
+    """Every strategy under test: the one store class of mem-btree and of lmdb-btree, each given every
+    built twin (``engine._impl.implementations``) of its kernel ("mvcc" and "mvcc_lmdb")."""
     out: list[SubjectFactory] = []
-    for impl, module in implementations("mvcc").items():
-        store_cls = module.MemBTreeStore
-        out.append((f"mem-btree[{impl},cap=4]", lambda d, c=store_cls: c(IndexConfig(), leaf_capacity=4)))
-        out.append((f"mem-btree[{impl}]", lambda d, c=store_cls: c(IndexConfig())))
-    for impl, module in implementations("mvcc_lmdb").items():
-        store_cls = module.LmdbBTreeStore
-        out.append((f"lmdb-btree[{impl}]", lambda d, c=store_cls: c(
-            IndexConfig(path=d, map_size=1 << 26, extra={"gc_chunk": 3}))))
+    for impl, kernel in implementations("mvcc").items():
+        out.append((f"mem-btree[{impl},cap=4]", lambda d, k=kernel: MemBTreeStore(
+            IndexConfig(options=MemBtreeOptions(leaf_capacity=4)), kernel=k)))
+        out.append((f"mem-btree[{impl}]", lambda d, k=kernel: MemBTreeStore(IndexConfig(), kernel=k)))
+    for impl, kernel in implementations("mvcc_lmdb").items():
+        out.append((f"lmdb-btree[{impl}]", lambda d, k=kernel: LmdbBTreeStore(
+            IndexConfig(path=d, map_size=1 << 26, options=LmdbBtreeOptions(gc_chunk=3)), kernel=k)))
         # skip_limit 0/1: scans seek as soon as a key has a second/third version, exercising the seek
         # paths that the default (step over up to SKIP_LIMIT versions) rarely reaches here.
         for skip in (0, 1):
-            out.append((f"lmdb-btree[{impl},skip_limit={skip}]", lambda d, c=store_cls, skip=skip: c(
-                IndexConfig(path=d, map_size=1 << 26, extra={"skip_limit": skip}))))
+            out.append((f"lmdb-btree[{impl},skip_limit={skip}]", lambda d, k=kernel, skip=skip: LmdbBTreeStore(
+                IndexConfig(path=d, map_size=1 << 26, options=LmdbBtreeOptions(skip_limit=skip)), kernel=k)))
     return out
 
 

@@ -1,5 +1,6 @@
-"""Differential state machine for the "mvcc_lmdb" kernel: the model, the reference ``LmdbBTreeStore`` and
-its Cython twin side by side, each in its own temporary directory, plus cross-reading.
+"""Differential state machine for the "mvcc_lmdb" kernel: the model and the one ``LmdbBTreeStore`` class
+given the reference kernel and given its Cython twin, side by side, each in its own temporary directory,
+plus cross-reading.
 
 It reuses every rule of ``tests/differential/test_index_stateful.IndexMachine`` (commit batches, refused
 batches, gc, drop/open, meta, reopen, get/scan/versions at snapshots on visibility edges, invariants after
@@ -8,8 +9,9 @@ reopened with the twin's class and vice versa, so each implementation keeps read
 files the other one wrote. Subjects run with gc chunks of 3 entries and with ``skip_limit`` 0 and 1 as
 well as the default, so the scans' seek paths and chunked gc are reached with the small key alphabet.
 
-``make_twin_machine(py_cls, cy_cls)`` builds the machine over any pair of store classes, which is how
-``tests/mutants/test_mvcc_lmdb_twin_mutants.py`` plugs a broken twin in.
+``make_twin_machine(py_kernel, cy_kernel)`` builds the machine over any pair of kernels. The flat kernels
+are also called directly on hand-built cursors, including wrong argument types, where the twin must raise
+what the reference raises (it has no fallback path).
 """
 from __future__ import annotations
 
@@ -19,48 +21,51 @@ from hypothesis.stateful import rule
 
 from engine._impl import implementations
 from engine.index.base import IndexConfig
+from engine.index.lmdb_btree import LmdbBTreeStore
+from engine.index.options import LmdbBtreeOptions
 from tests.differential.test_index_stateful import IndexMachine
 
 IMPLS = implementations("mvcc_lmdb")
 
-#: Per-pair store configurations: (label, extra).
-CONFIGS = [("gc_chunk=3", {"gc_chunk": 3}), ("skip_limit=0", {"skip_limit": 0}), ("skip_limit=1", {"skip_limit": 1})]
+#: Per-pair store configurations: (label, options).
+CONFIGS = [("gc_chunk=3", LmdbBtreeOptions(gc_chunk=3)), ("skip_limit=0", LmdbBtreeOptions(skip_limit=0)),
+           ("skip_limit=1", LmdbBtreeOptions(skip_limit=1))]
 
 
-def _factory(store_cls, extra):
-    return lambda d: store_cls(IndexConfig(path=d, map_size=1 << 26, extra=dict(extra)))
+def _factory(kernel, options):
+    return lambda d: LmdbBTreeStore(IndexConfig(path=d, map_size=1 << 26, options=options), kernel=kernel)
 
 
 class TwinMachine(IndexMachine):
     """``IndexMachine`` whose subjects come in (reference, twin) pairs that can swap directories."""
 
-    #: [(label, extra)] and the two store classes; set by ``make_twin_machine``.
+    #: [(label, options)]; set by ``make_twin_machine``.
     PAIRS: list = []
 
     @rule()
     def swap_files(self) -> None:
         """Close every store; reopen each pair's directories with the other implementation's class."""
-        for label, _extra in self.PAIRS:
+        for label, _options in self.PAIRS:
             a, b = f"py[{label}]", f"cy[{label}]"
             self.subjects[a].close()
             self.subjects[b].close()
             (fa, pa), (fb, pb) = self.factories[a], self.factories[b]
-            # Factories stay with their names; only the directories move.
+            # Factories (and so kernels) stay with their names; only the directories move.
             self.factories[a], self.factories[b] = (fa, pb), (fb, pa)
             self.subjects[a] = fa(pb)
             self.subjects[b] = fb(pa)
 
 
-def make_twin_machine(py_cls, cy_cls, name: str = "LmdbTwinMachine") -> type[TwinMachine]:
+def make_twin_machine(py_kernel, cy_kernel, name: str = "LmdbTwinMachine") -> type[TwinMachine]:
     subjects = []
-    for label, extra in CONFIGS:
-        subjects.append((f"py[{label}]", _factory(py_cls, extra)))
-        subjects.append((f"cy[{label}]", _factory(cy_cls, extra)))
+    for label, options in CONFIGS:
+        subjects.append((f"py[{label}]", _factory(py_kernel, options)))
+        subjects.append((f"cy[{label}]", _factory(cy_kernel, options)))
     return type(name, (TwinMachine,), {"SUBJECTS": subjects, "PAIRS": list(CONFIGS)})
 
 
 if "cy" in IMPLS:
-    LmdbTwinMachine = make_twin_machine(IMPLS["py"].LmdbBTreeStore, IMPLS["cy"].LmdbBTreeStore)
+    LmdbTwinMachine = make_twin_machine(IMPLS["py"], IMPLS["cy"])
     TestLmdbTwinMachine = LmdbTwinMachine.TestCase
     TestLmdbTwinMachine.settings = settings(stateful_step_count=40, max_examples=60, deadline=None)
 else:  # pragma: no cover - the twin is not built
@@ -113,4 +118,64 @@ def test_flat_scans_agree_on_a_raw_cursor(tmp_path, skip_limit):
                             want = getattr(py, name)(txn.cursor(), lo, hi, inv, limit, skip_limit)
                             got = getattr(cy, name)(txn.cursor(), lo, hi, inv, limit, skip_limit)
                             assert got == want, (name, lo, hi, ts, limit)
+    env.close()
+
+
+@pytest.mark.skipif("cy" not in IMPLS, reason="twin not built")
+def test_flat_point_kernels_and_writes_agree(tmp_path):
+    """``lmdb_put_writes`` of both twins writes identical entries; ``lmdb_get``/``lmdb_versions`` agree at
+    every snapshot, including a missing key, a tombstone, an empty value and keys that are prefixes of a
+    stored key's framing (index id 1 vs 1 || key)."""
+    import lmdb
+
+    py, cy = IMPLS["py"], IMPLS["cy"]
+    prefix = b"\x00\x00\x00\x01"
+    history = [(2, [(b"a\x00", b"x"), (b"b\x00", b"")]), (5, [(b"a\x00", None), (b"", b"e")]),
+               (9, [(b"a\x00", b"y"), (b"a\x00", b"z")])]
+    dumps = []
+    for name, kernel in (("py", py), ("cy", cy)):
+        env = lmdb.open(str(tmp_path / name), max_dbs=2, map_size=1 << 24)
+        db = env.open_db(b"versions")
+        with env.begin(write=True, db=db) as txn:
+            for ts, writes in history:
+                kernel.lmdb_put_writes(txn, prefix, ts, writes)
+        with env.begin(db=db) as txn:
+            dumps.append(list(txn.cursor().iternext()))
+        env.close()
+    assert dumps[0] == dumps[1]
+    env = lmdb.open(str(tmp_path / "py"), max_dbs=2, map_size=1 << 24)
+    db = env.open_db(b"versions")
+    with env.begin(db=db) as txn:
+        for key in (b"a\x00", b"b\x00", b"", b"c\x00", b"a"):
+            assert py.lmdb_versions(txn.cursor(), prefix + key) == cy.lmdb_versions(txn.cursor(), prefix + key)
+            for ts in (-1, 0, 1, 2, 4, 5, 8, 9, 10, (1 << 64) - 1, 1 << 70):
+                want = py.lmdb_get(env, db, prefix, key, ts)
+                assert cy.lmdb_get(env, db, prefix, key, ts) == want, (key, ts)
+    assert py.lmdb_get(env, db, prefix, b"a\x00", 8) is None and py.lmdb_get(env, db, prefix, b"a\x00", 9) == b"z"
+    assert py.lmdb_versions(env.begin(db=db).cursor(), prefix + b"a\x00") == [(9, b"z"), (5, None), (2, b"x")]
+    env.close()
+
+
+@pytest.mark.skipif("cy" not in IMPLS, reason="twin not built")
+def test_twin_raises_what_the_reference_raises_on_wrong_types(tmp_path):
+    """No fallback path: wrong argument types are the reference's TypeError in the twin too."""
+    import lmdb
+
+    py, cy = IMPLS["py"], IMPLS["cy"]
+    env = lmdb.open(str(tmp_path), max_dbs=2, map_size=1 << 24)
+    db = env.open_db(b"versions")
+    with env.begin(write=True, db=db) as txn:  # one entry, so every scan reaches its comparisons
+        py.lmdb_put_writes(txn, b"\x00\x00\x00\x01", 3, [(b"k\x00", b"v")])
+    inv = py.inverted_ts(5)
+    for kernel in (py, cy):
+        for args in ((b"\x00\x00\x00\x01", "a", 5), (None, b"a", 5)):
+            with pytest.raises(TypeError):
+                kernel.lmdb_get(env, db, *args)
+    calls = [("lmdb_scan_forward", (None, None, inv, 10)), ("lmdb_scan_reverse", ("x", None, inv, 10)),
+             ("lmdb_scan_forward", (b"\x00", None, inv, "10")), ("lmdb_versions", ("k",))]
+    with env.begin(db=db) as txn:
+        for name, args in calls:
+            for kernel in (py, cy):
+                with pytest.raises(TypeError):
+                    getattr(kernel, name)(txn.cursor(), *args)
     env.close()

@@ -129,6 +129,50 @@ def test_sweep_expansion_and_overlays():
         config.engine_config(config.normalise({"workload": {"kind": "ycsb"}, "engine": {"persistance": "x"}}))
 
 
+def test_strategy_options_come_from_toml_tables_and_are_recorded(tmp_path):
+    """``[engine.index_options]`` / ``[engine.persistence_options]`` become the typed options of the
+    strategies the point resolves to, reach the stores, and are recorded by ``to_dict``; a field of
+    another strategy is a clear error, and so are options of the wrong type passed directly."""
+    import engine
+    from engine.config import DatabaseConfig
+    from engine.index.options import LmdbBtreeOptions, MemBtreeOptions
+    from engine.persistence.options import LmdbPersistenceOptions
+
+    toml = tmp_path / "exp" / "config.toml"
+    toml.parent.mkdir()
+    toml.write_text('[workload]\nkind = "ycsb"\n[engine]\npersistence = "lmdb"\n'
+                    '[engine.index_options]\nskip_limit = 0\ngc_chunk = 7\n'
+                    '[engine.persistence_options]\nload_chunk = 3\n'
+                    '[sweep]\n"engine.index_options.max_readers" = [5, 9]\n')
+    points = list(config.points(config.load(str(toml))))
+    ecfgs = [config.engine_config(p.config) for p in points]
+    assert [c.index_options for c in ecfgs] == [LmdbBtreeOptions(max_readers=m, gc_chunk=7, skip_limit=0)
+                                                for m in (5, 9)]
+    assert ecfgs[0].persistence_options == LmdbPersistenceOptions(load_chunk=3)
+    recorded = ecfgs[1].to_dict()
+    assert recorded["index"] == "lmdb-btree"
+    assert recorded["index_options"] == {"max_readers": 9, "gc_chunk": 7, "skip_limit": 0}
+    assert recorded["persistence_options"] == {"max_readers": 126, "load_chunk": 3}
+    # No options: the defaults of the chosen strategies are what gets recorded.
+    assert DatabaseConfig(persistence="memory").to_dict()["index_options"] == {"leaf_capacity": 512}
+
+    with engine.open_database(tmp_path / "db", **{k: getattr(ecfgs[0], k) for k in
+                                                  ("persistence", "index_options", "persistence_options")}) as db:
+        assert db._index_store.options == ecfgs[0].index_options
+        assert db._persistence.options == ecfgs[0].persistence_options
+
+    with pytest.raises(ValueError, match="no fields \\['leaf_capacity'\\]"):
+        config.engine_config(config.normalise({"workload": {"kind": "ycsb"}, "engine": {
+            "persistence": "lmdb", "index_options": {"leaf_capacity": 4}}}))
+    with pytest.raises(ValueError, match="MemBtreeOptions"):
+        config.engine_config(config.normalise({"workload": {"kind": "ycsb"}, "engine": {
+            "persistence": "memory", "index_options": {"skip_limit": 4}}}))
+    with pytest.raises(ValueError, match="takes LmdbBtreeOptions"):
+        engine.open_database(tmp_path / "db2", persistence="lmdb", index_options=MemBtreeOptions())
+    with pytest.raises(ValueError, match="takes LmdbPersistenceOptions"):
+        engine.open_database(tmp_path / "db3", persistence="lmdb", persistence_options=MemBtreeOptions())
+
+
 def test_hosts_fail_clearly():
     class NoApp:
         name = "chat"

@@ -1,75 +1,51 @@
-"""Mutants of the Cython twin of mem-btree (``engine._native.mvcc``) that the differential machine must kill.
+"""Mutants of the Cython "mvcc" kernel (``engine._native.mvcc``) that the differential machine must kill.
 
-Each mutant is a subclass of the twin's ``MemBTreeIndex`` with exactly one rule broken, installed through the
-twin's ``MemBTreeStore.index_class`` hook and plugged into the index state machine
-(``tests/differential/test_index_stateful.make_machine``) as its only subject, once with leaf capacity 4 (so
-leaf boundaries are crossed) and once with the default capacity. The machine must fail on it; a surviving
-mutant is a failing test here.
+Each mutant is the twin kernel with exactly one function broken (a thin wrapper around the twin's own
+function, or, for gc, a broken loop in its slot), injected into the one ``MemBTreeStore`` class exactly as
+``engine._impl`` injects the real twin, and plugged into the index state machine
+(``tests/differential/test_index_stateful.make_machine``) as its only subject, once with leaf capacity 4
+(so leaf boundaries are crossed) and once with the default capacity. The machine must fail on it; a
+surviving mutant is a failing test here.
 
 Mutants:
-- ``strictly-older-get``: ``get`` reads at ``ts - 1`` - visibility with ``vts < ts`` instead of ``vts <= ts``,
-  missing the version written exactly at the snapshot.
-- ``strictly-older-scan``: ``scan_batch`` resolves at ``ts - 1`` (``vts < ts``), so a scan at the snapshot
+- ``strictly-older-get``: ``resolve_key`` reads at ``ts - 1`` - visibility with ``vts < ts`` instead of
+  ``vts <= ts``, missing the version written exactly at the snapshot.
+- ``strictly-older-scan``: the scan kernels resolve at ``ts - 1`` (``vts < ts``), so a scan at the snapshot
   of the latest commit misses what it wrote (``get`` stays correct, so only scan comparisons catch it).
-- ``tombstone-resurrecting-scan``: ``scan_batch`` treats a visible tombstone as "look at the older version"
-  instead of "the key is absent", so deleted keys come back in scans.
-- ``gc-drops-visible``: gc (through the twin's ``_gc_versions`` hook) also drops the newest version
-  ``<= below_ts``, which snapshots at ``below_ts`` still see.
+- ``tombstone-resurrecting-scan``: the scan kernels see version lists without their tombstones, i.e. a
+  visible tombstone means "look at the older version" instead of "the key is absent".
+- ``gc-drops-visible``: ``gc_index`` also drops the newest version ``<= below_ts``, which snapshots at
+  ``below_ts`` still see.
 """
 from __future__ import annotations
 
 import pytest
-from tests.mutants.settings import INDEX_MUTANT_SETTINGS
 from hypothesis.stateful import run_state_machine_as_test
 
 from engine._impl import implementations
 from engine.index.base import IndexConfig
+from engine.index.mem_btree import MemBTreeStore
+from engine.index.options import MemBtreeOptions
 from tests.differential.test_index_stateful import make_machine
+from tests.mutants.kernels import gc_index_dropping_visible, mutant_kernel, without_tombstones
+from tests.mutants.settings import INDEX_MUTANT_SETTINGS
 
 IMPLS = implementations("mvcc")
 pytestmark = pytest.mark.skipif("cy" not in IMPLS, reason="engine._native.mvcc is not built")
 
+
 if "cy" in IMPLS:
     CY = IMPLS["cy"]
-
-    class StrictlyOlderGetIndex(CY.MemBTreeIndex):
-        def get(self, key, ts):
-            return super().get(key, ts - 1)  # BUG: vts < ts instead of vts <= ts
-
-    class StrictlyOlderScanIndex(CY.MemBTreeIndex):
-        def scan_batch(self, interval, ts, limit, reverse=False):
-            return super().scan_batch(interval, ts - 1, limit, reverse)  # BUG: vts < ts instead of vts <= ts
-
-    class TombstoneResurrectingScanIndex(CY.MemBTreeIndex):
-        def scan_batch(self, interval, ts, limit, reverse=False):
-            out = []
-            if limit <= 0:
-                return out
-            for key, versions in self.raw_scan(interval, reverse):
-                for vts, value in versions:
-                    if vts <= ts and value is not None:  # BUG: a visible tombstone must hide the key
-                        out.append((key, value))
-                        break
-                if len(out) >= limit:
-                    break
-            return out
-
-    def _gc_versions_dropping_visible(versions, below_ts):
-        for j, (vts, _value) in enumerate(versions):
-            if vts <= below_ts:
-                removed = len(versions) - j  # BUG: also drops versions[j], still visible at below_ts
-                del versions[j:]
-                return removed
-        return 0
-
-    class GcDropsVisibleIndex(CY.MemBTreeIndex):
-        _gc_versions = staticmethod(_gc_versions_dropping_visible)
-
     MUTANTS = {
-        "strictly-older-get": StrictlyOlderGetIndex,
-        "strictly-older-scan": StrictlyOlderScanIndex,
-        "tombstone-resurrecting-scan": TombstoneResurrectingScanIndex,
-        "gc-drops-visible": GcDropsVisibleIndex,
+        "strictly-older-get": mutant_kernel(
+            CY, resolve_key=lambda m, key, ts: CY.resolve_key(m, key, ts - 1)),  # BUG: vts < ts
+        "strictly-older-scan": mutant_kernel(
+            CY, scan_forward=lambda lv, mx, vm, s, e, ts, n: CY.scan_forward(lv, mx, vm, s, e, ts - 1, n),
+            scan_reverse=lambda lv, mx, vm, s, e, ts, n: CY.scan_reverse(lv, mx, vm, s, e, ts - 1, n)),
+        "tombstone-resurrecting-scan": mutant_kernel(
+            CY, scan_forward=lambda lv, mx, vm, *a: CY.scan_forward(lv, mx, without_tombstones(vm), *a),
+            scan_reverse=lambda lv, mx, vm, *a: CY.scan_reverse(lv, mx, without_tombstones(vm), *a)),
+        "gc-drops-visible": mutant_kernel(CY, gc_index=gc_index_dropping_visible),
     }
 else:  # pragma: no cover
     MUTANTS = {}
@@ -80,9 +56,9 @@ MUTANT_SETTINGS = INDEX_MUTANT_SETTINGS
 CAPACITIES = [4, None]
 
 
-def _factory(index_class, capacity):
-    store_cls = type(f"MutantStore[{index_class.__name__}]", (CY.MemBTreeStore,), {"index_class": index_class})
-    return lambda _path: store_cls(IndexConfig(), leaf_capacity=capacity)
+def _factory(kernel, capacity):
+    options = MemBtreeOptions(leaf_capacity=capacity) if capacity else MemBtreeOptions()
+    return lambda _path: MemBTreeStore(IndexConfig(options=options), kernel=kernel)
 
 
 @pytest.mark.parametrize("capacity", CAPACITIES, ids=lambda c: f"cap={c or 'default'}")
@@ -96,6 +72,7 @@ def test_state_machine_kills_twin_mutant(mutant, capacity):
 
 @pytest.mark.parametrize("capacity", CAPACITIES, ids=lambda c: f"cap={c or 'default'}")
 def test_unmutated_twin_survives_the_same_search(capacity):
-    """Control: the same search over the real twin passes, so the kills above are the mutations'."""
-    machine = make_machine([("twin", _factory(CY.MemBTreeIndex, capacity))], "MvccTwinControl")
+    """Control: the same search over the real twin (through the same namespace) passes, so the kills
+    above are the mutations'."""
+    machine = make_machine([("twin", _factory(mutant_kernel(CY), capacity))], "MvccTwinControl")
     run_state_machine_as_test(machine, settings=MUTANT_SETTINGS)

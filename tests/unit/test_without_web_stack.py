@@ -47,7 +47,7 @@ try:
                        on_change=lambda result, ts: seen.append(result))
     out["initial"] = sub.result
     db.mutate(lambda tx: tx.insert("notes", {"body": "hello"}))
-    out["drained"] = db.wait_for_subscriptions(30)
+    out["drained"] = bool(db.wait_for_subscriptions(30))
     out["seen"] = seen
     out["read"] = db.read(lambda tx: [d["body"] for d in tx.query("notes").collect()])
     sub.cancel()

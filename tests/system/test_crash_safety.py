@@ -12,13 +12,8 @@ import pytest
 
 import engine
 
-CHILD = textwrap.dedent("""
-    import sys, threading
-    import engine
-    path, persistence, index, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    db = engine.open_database(path, persistence=persistence, index=index)
-    out = threading.Lock()
-
+#: The mutation both children run: two halves of a pair and a counter of pairs, in one transaction.
+PAIR_BODY = textwrap.dedent("""\
     def body(tx, n):
         tx.insert("pairs", {"n": n, "half": 0})
         tx.insert("pairs", {"n": n, "half": 1})
@@ -27,6 +22,16 @@ CHILD = textwrap.dedent("""
             tx.insert("counter", {"count": 1})
         else:
             tx.patch(c["_id"], {"count": c["count"] + 1})
+""")
+
+CHILD = textwrap.dedent("""
+    import sys, threading
+    import engine
+    path, persistence, index, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    db = engine.open_database(path, persistence=persistence, index=index)
+    out = threading.Lock()
+
+    {body}
 
     def work(t):
         i = 0
@@ -43,7 +48,7 @@ CHILD = textwrap.dedent("""
     ts = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
     for t in ts: t.start()
     for t in ts: t.join()
-""")
+""").replace("{body}\n", PAIR_BODY)
 
 
 @pytest.mark.parametrize("persistence,index,threads", [
@@ -102,14 +107,7 @@ STORM_CHILD = textwrap.dedent("""
         with out:
             sys.stdout.write(line + "\\n"); sys.stdout.flush()
 
-    def body(tx, n):
-        tx.insert("pairs", {"n": n, "half": 0})
-        tx.insert("pairs", {"n": n, "half": 1})
-        c = tx.query("counter").first()
-        if c is None:
-            tx.insert("counter", {"count": 1})
-        else:
-            tx.patch(c["_id"], {"count": c["count"] + 1})
+    {body}
 
     def work(t):
         i = 0
@@ -130,7 +128,7 @@ STORM_CHILD = textwrap.dedent("""
     ts.append(threading.Thread(target=schemas, daemon=True))
     for t in ts: t.start()
     for t in ts: t.join()
-""")
+""").replace("{body}\n", PAIR_BODY)
 
 
 @pytest.mark.parametrize("persistence", ["lmdb", "sqlite"])

@@ -13,16 +13,18 @@ What is accelerated and how:
   message, path and precedence (top-level system-field rules first, then the first bad value in walk
   order), without the fast path building any of them.
 - ``decode_document`` / ``decode_many`` walk the bytes with a C cursor and build the Python objects
-  directly (no intermediate slices); malformed input raises the reference's messages.
+  directly (no intermediate slices); malformed input raises the reference's messages. Short ASCII field
+  names are looked up in a small direct-mapped cache of str objects (a pure cache: strs are immutable),
+  so the names every document repeats are neither decoded nor hashed again.
 Format, order and errors are the reference's.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_New, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.ref cimport PyObject, Py_INCREF
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from engine.model import values as _values
 from engine.model.errors import InvalidValueError, RippleError
@@ -428,6 +430,46 @@ cdef object _utf8(Cur* c, str what):
     return s
 
 
+cdef enum:
+    NAME_CACHE_SLOTS = 1024   # a power of two
+    NAME_CACHE_MAX_LEN = 48
+
+# slot -> a strong reference to an ASCII str (or NULL); filled by _field_name, never emptied.
+cdef PyObject* _names[NAME_CACHE_SLOTS]
+
+
+cdef object _field_name(Cur* c):
+    """A field name: from the cache when it holds these exact ASCII bytes, else decoded (and cached)."""
+    cdef Py_ssize_t n, at, i
+    cdef uint32_t h = 2166136261u
+    cdef const unsigned char* s
+    cdef PyObject* hit
+    cdef bint ascii = True
+    if c.pos < c.end and c.p[c.pos] < 0x80:  # one-byte length: the name is shorter than 128 bytes
+        n = c.p[c.pos]
+        at = c.pos + 1
+        if 0 < n <= NAME_CACHE_MAX_LEN and n <= c.end - at:
+            s = c.p + at
+            for i in range(n):
+                h = (h ^ s[i]) * 16777619u
+                if s[i] >= 0x80:
+                    ascii = False
+            if ascii:
+                h &= NAME_CACHE_SLOTS - 1
+                hit = _names[h]
+                if hit != NULL and PyUnicode_GET_LENGTH(<object>hit) == n and \
+                        memcmp(PyUnicode_DATA(<object>hit), s, n) == 0:
+                    c.pos = at + n
+                    return <object>hit
+                name = PyUnicode_DecodeUTF8(<const char*>s, n, NULL)
+                Py_INCREF(name)
+                Py_XDECREF(_names[h])
+                _names[h] = <PyObject*>name
+                c.pos = at + n
+                return name
+    return _utf8(c, "field name")
+
+
 cdef inline uint64_t _u64le(const unsigned char* q) noexcept:
     cdef uint64_t x = 0
     cdef int i
@@ -490,7 +532,7 @@ cdef object _dec(Cur* c, int depth):
         obj = PyDict_New()
         for i in range(n):
             at = c.pos
-            name = _utf8(c, "field name")
+            name = _field_name(c)
             if PyDict_Contains(obj, name):
                 raise _Malformed(f"repeated field name {name!r}", at)
             PyDict_SetItem(obj, name, _dec(c, depth + 1))

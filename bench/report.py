@@ -24,11 +24,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-IMPL_ORDER = ("py", "cy", "auto", "mixed", "raw")
+IMPL_ORDER = ("json", "py", "cy", "auto", "mixed", "raw")
 #: Implementations a target on the engine or a kernel applies to (not the raw py-lmdb baselines).
 ENGINE = ("py", "cy", "auto", "mixed")
-SECTION_ORDER = ("interval_set", "write_window", "interval_map", "keycodec", "hlc", "record", "mvcc",
-                 "mvcc_lmdb", "commit", "baseline")
+SECTION_ORDER = ("interval_set", "write_window", "interval_map", "keycodec", "hlc", "record", "doccodec",
+                 "mvcc", "mvcc_lmdb", "commit", "baseline")
 
 
 @dataclass

@@ -13,6 +13,9 @@ Rows (stable ids in ``extra_info["bench"]``; ``ops_per_call`` turns a call time 
   ~400 MB to build, is not run and its rows say so);
 - keycodec: ``encode_key`` / ``index_key_for_document`` / ``decode_key`` of a typical index key;
 - hlc ``now()``; record ``encode_record`` / ``decode_record`` of a typical commit record;
+- doccodec: ``encode_document`` (validation included) / ``decode_document`` of a YCSB-sized document (10
+  fields x 100 bytes plus the system fields), the binary codec's twins beside the JSON storage form of
+  ``engine.model.values`` (impl "json": ``validate_document`` / ``decode_document``) that it replaced;
 - mvcc (mem-btree) and mvcc_lmdb (lmdb-btree), 100k keys: point ``get`` p50 with the ratio to a raw
   py-lmdb get of the same keys measured interleaved in the same test; full scan entries/s; 100-row scans/s.
 
@@ -326,6 +329,48 @@ def test_record(benchmark, op, impl, bench_opts):
         benchmark(mod.encode_record, rec)
     else:
         benchmark(mod.decode_record, data)
+
+
+# ---- doccodec ---------------------------------------------------------------------------------------------
+
+#: YCSB's record shape: 10 fields of 100 bytes each.
+YCSB_FIELDS = 10
+YCSB_FIELD_BYTES = 100
+
+
+def ycsb_document(doc_id: str, rng: random.Random) -> dict[str, Any]:
+    """A YCSB-sized stored document: the system fields and ``field0..field9`` of 100 ASCII letters."""
+    doc: dict[str, Any] = {"_id": doc_id, "_creationTime": NOW_MS}
+    for i in range(YCSB_FIELDS):
+        doc[f"field{i}"] = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(YCSB_FIELD_BYTES))
+    return doc
+
+
+def _doc_codecs() -> dict[str, tuple[Any, Any]]:
+    """impl -> (encode, decode): the JSON storage form, then every doccodec implementation."""
+    from engine.model import values
+
+    out = {"json": (lambda d: values.validate_document(d, allow_system_fields=True), values.decode_document)}
+    for name, mod in implementations("doccodec").items():
+        out[name] = (mod.encode_document, mod.decode_document)
+    return out
+
+
+@pytest.mark.benchmark(group="doccodec")
+@pytest.mark.parametrize("impl", [pytest.param(name, id=name) for name in _doc_codecs()])
+@pytest.mark.parametrize("op", ["encode_document", "decode_document"])
+def test_doccodec(benchmark, op, impl, bench_opts):
+    rng = random.Random(bench_opts.seed)
+    doc = ycsb_document(doc_ids(rng, 1)[0], rng)
+    encode, decode = _doc_codecs()[impl]
+    data = encode(doc)
+    describe(benchmark, bench=f"doccodec.{op}[ycsb {YCSB_FIELDS}x{YCSB_FIELD_BYTES}B]", kernel="doccodec",
+             impl=impl, unit="documents", params={"fields": YCSB_FIELDS, "field_bytes": YCSB_FIELD_BYTES,
+                                                  "stored_bytes": len(data)})
+    if op == "encode_document":
+        benchmark(encode, doc)
+    else:
+        benchmark(decode, data)
 
 
 # ---- mvcc (mem-btree) and mvcc_lmdb (lmdb-btree) ---------------------------------------------------------

@@ -24,6 +24,7 @@ KERNELS: dict[str, str] = {
     "hlc": "engine.clock.hlc",
     "record": "engine.persistence.record",
     "keycodec": "engine.encoding",
+    "doccodec": "engine.doccodec",
     "interval_set": "engine.conflict.interval_set",
     "interval_map": "engine.conflict.interval_map",
     "mvcc": "engine.index.mvcc_kernel",

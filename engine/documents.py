@@ -1,9 +1,10 @@
-"""Documents as the indexes see them: index keys of a document and the stored by_id value.
+"""Documents as the indexes see them: index keys of a document, its stored bytes and the by_id value.
 
-Who may call it: transactions (to overlay their own writes on scans), the committer (index updates) and
-replay (rebuilding indexes from the log), all through one ``DocumentKeys`` instance owned by the
-database, so the three can never disagree and all use the same key-codec kernel (the reference
-``engine.encoding`` or its Cython twin, which produce identical bytes).
+Who may call it: transactions (to stage writes and overlay them on scans), the committer (index updates),
+replay (rebuilding indexes from the log), migration and inspection, all through one ``DocumentKeys``
+instance owned by the database, so they can never disagree and all use the same kernels: the key codec
+(the reference ``engine.encoding`` or its Cython twin) and the document codec (``engine.doccodec`` or its
+twin), each pair producing identical bytes.
 
 The ``by_id`` value is ``u64 BE version ts || encoded document``: carrying the version's commit ts lets a
 reader learn ``prev_ts`` for its next write without a second lookup. Other indexes store the document id
@@ -15,6 +16,7 @@ import struct
 from types import ModuleType
 from typing import Callable
 
+from engine import doccodec as reference_doccodec
 from engine import encoding as reference_codec
 from engine.catalog import BY_ID, BY_CREATION_TIME, IndexInfo
 
@@ -22,12 +24,25 @@ _TS = struct.Struct(">Q")
 
 
 class DocumentKeys:
-    """Index keys of documents, computed with one key-codec kernel. Each method is O(size of the key)."""
+    """Index keys of documents, computed with one key-codec kernel (``codec``), and their stored bytes,
+    with one document-codec kernel (``docs``). Key methods are O(size of the key), codec methods
+    O(size of the document)."""
 
-    __slots__ = ("codec",)
+    __slots__ = ("codec", "docs", "encode", "decode", "decode_many")
 
-    def __init__(self, codec: ModuleType = reference_codec) -> None:
+    def __init__(self, codec: ModuleType = reference_codec, docs: ModuleType = reference_doccodec) -> None:
         self.codec = codec
+        self.docs = docs
+        #: ``encode(doc) -> bytes``: validate a full document (system fields allowed) and encode it.
+        self.encode = docs.encode_document
+        #: ``decode(data, offset=0) -> dict``: a stored document back as Python objects.
+        self.decode = docs.decode_document
+        #: ``decode_many(items, offset=0) -> list[dict]``: a batch of stored documents.
+        self.decode_many = docs.decode_many
+
+    def decode_by_id(self, value: bytes) -> dict:
+        """The document inside a stored by_id value (after its 8-byte version ts), without a copy."""
+        return self.decode(value, 8)
 
     def index_key(self, ix: IndexInfo, doc: dict) -> bytes:
         """The key of *doc* (a full document with ``_id`` and ``_creationTime``) in index *ix*."""
@@ -78,9 +93,7 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
             new_key = new_keys.get(ix.index_id) if new_keys else None
             if new_key is None:
                 if new_doc is None:
-                    from engine.model import values
-
-                    new_doc = values.decode_document(new_encoded)
+                    new_doc = keys.decode(new_encoded)
                 new_key = keys.index_key(ix, new_doc)
         lst = out.setdefault(ix.index_id, [])
         if old_key is not None and old_key != new_key:
@@ -102,6 +115,11 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
 
 def by_id_value(ts: int, encoded_doc: bytes) -> bytes:
     return _TS.pack(ts) + encoded_doc
+
+
+def by_id_ts(value: bytes) -> int:
+    """The version ts of a stored by_id value."""
+    return _TS.unpack_from(value)[0]
 
 
 def split_by_id_value(value: bytes) -> tuple[int, bytes]:

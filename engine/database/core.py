@@ -36,7 +36,7 @@ from engine.conflict.base import Verdict
 from engine.config import DatabaseConfig
 from engine.database import inspection, migration
 from engine.database.records import LogEntry, MutationOutcome, Stats, Version, VerifyReport
-from engine.database.recovery import IndexMaintainer
+from engine.database.recovery import IndexMaintainer, check_document_format
 from engine.database.runner import MutationRunner
 from engine.documents import DocumentKeys
 from engine.model.errors import DatabaseClosedError, InvalidIdError, RippleError, TooOldError
@@ -72,8 +72,9 @@ class Database:
         self._physical = physical_clock
         self._closed = False
         self.kernels = _impl.resolve_all(config.impl)
-        #: Index keys with the selected key-codec kernel (shared by transactions, committer and recovery).
-        self.keys = DocumentKeys(self.kernels["keycodec"][1])
+        #: Index keys and stored documents with the selected key-codec and document-codec kernels (shared
+        #: by transactions, committer, recovery, migration and inspection).
+        self.keys = DocumentKeys(self.kernels["keycodec"][1], self.kernels["doccodec"][1])
         self._interval_set_cls = self.kernels["interval_set"][1].IntervalSet
         self._interval_map_cls = self.kernels["interval_map"][1].IntervalMap
         self.stats_ = Stats()
@@ -96,6 +97,7 @@ class Database:
 
     def _open_rest(self) -> None:
         config, path = self.config, self.path
+        check_document_format(self._persistence, self.keys.docs)
         raw_wm = self._persistence.get_global(WATERMARK_GLOBAL)
         self._watermark = Timestamp(int(raw_wm)) if raw_wm else Timestamp(0)
 
@@ -376,7 +378,7 @@ class Database:
     def log(self, from_ts: Timestamp = Timestamp(0), to_ts: Timestamp | None = None) -> Iterator[LogEntry]:
         """Commit records with ``from_ts <= ts < to_ts`` (None: through the newest), values decoded."""
         self._check_open()
-        return inspection.log_entries(self._persistence, Timestamp(from_ts), to_ts)
+        return inspection.log_entries(self._persistence, self.keys, Timestamp(from_ts), to_ts)
 
     def history(self, doc_id: str) -> list[Version]:
         """Every retained version of a document, oldest first (value None: deleted at that ts)."""

@@ -11,16 +11,15 @@ from typing import Any, Iterator
 
 from engine import ids
 
-from engine.model import values
 from engine.catalog import BY_ID, CATALOG_INDEX_ID, CATALOG_TABLE, CatalogHistory
 from engine.database.records import LogEntry, Version, VerifyReport, WriteView
 from engine.database.recovery import rebuild
-from engine.documents import DocumentKeys, split_by_id_value
+from engine.documents import DocumentKeys
 from engine.index.base import IndexConfig
 from engine.model.types import Interval, Timestamp
 
 
-def log_entries(persistence: Any, from_ts: Timestamp, to_ts: Timestamp | None) -> Iterator[LogEntry]:
+def log_entries(persistence: Any, keys: DocumentKeys, from_ts: Timestamp, to_ts: Timestamp | None) -> Iterator[LogEntry]:
     """Commit records with ``from_ts <= ts < to_ts`` (None: through the newest), values decoded."""
     for rec in persistence.load_log(Timestamp(from_ts), to_ts):
         catalog = None
@@ -29,7 +28,7 @@ def log_entries(persistence: Any, from_ts: Timestamp, to_ts: Timestamp | None) -
             if w.table == CATALOG_TABLE:
                 catalog = json.loads(w.value) if w.value is not None else None
                 continue
-            writes.append(WriteView(w.table, w.id, values.decode_document(w.value) if w.value is not None else None,
+            writes.append(WriteView(w.table, w.id, keys.decode(w.value) if w.value is not None else None,
                                     w.prev_ts))
         yield LogEntry(rec.ts, rec.writer, tuple(writes), catalog)
 
@@ -42,7 +41,7 @@ def document_history(catalogs: CatalogHistory, index_view: Any, keys: DocumentKe
     view = index_view(table.indexes[BY_ID].index_id)
     out = []
     for ts, raw in reversed(view.versions(keys.id_key(doc_id))):
-        out.append(Version(Timestamp(ts), values.decode_document(split_by_id_value(raw)[1]) if raw is not None else None))
+        out.append(Version(Timestamp(ts), keys.decode_by_id(raw) if raw is not None else None))
     return out
 
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from engine.model import values
 from engine.catalog import BY_ID, SYSTEM_INDEXES, CatalogChange, CatalogVersion, diff_catalogs
-from engine.documents import DocumentKeys, split_by_id_value
+from engine.documents import DocumentKeys
 from engine.model.errors import SchemaValidationError
 from engine.model.types import Interval, Timestamp
 
@@ -58,7 +57,7 @@ def check_existing_documents(change: CatalogChange, current: CatalogVersion, at:
             continue
         by_id = current.catalog.table(table).indexes[BY_ID]
         for _, raw in index_view(by_id.index_id).scan(Interval.all(), at):
-            doc = values.decode_document(split_by_id_value(raw)[1])
+            doc = keys.decode_by_id(raw)
             if schema is not None and schema.schema_validation:
                 user = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
                 try:

@@ -16,17 +16,20 @@ Invariants:
   after it) finds the dropped indexes gone and the backfilled ones present, and does nothing twice.
   Backfill is atomic per index in the store (an index appears only once its history is complete), so a
   crash mid-backfill leaves it absent and the next open rebuilds it.
+- The documents of a database are all in one storage format, recorded in the persistence global
+  ``DOCUMENT_FORMAT_GLOBAL`` before the first commit (``check_document_format``); a database in another
+  format is refused at open, before anything is read or written.
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Callable, Iterator
 
-from engine.model import values
 from engine.catalog import (BY_ID, CATALOG_INDEX_ID, CATALOG_KEY, CATALOG_TABLE, Catalog, CatalogChange,
                             CatalogHistory, CatalogVersion, IndexInfo, decode_catalog, diff_catalogs)
 from engine.documents import DocumentKeys, by_id_value, document_index_writes, split_by_id_value
 from engine import ids
+from engine.model.errors import PersistenceError
 from engine.persistence.base import CommitRecord
 from engine.model.types import Timestamp
 
@@ -36,7 +39,39 @@ REPLAY_CHUNK = 512
 LEGACY_CATALOG_GLOBAL = "catalog"
 LEGACY_SCHEMA_GLOBAL = "schema"
 
+#: Persistence global naming the storage format of the database's documents (``doccodec.DATABASE_FORMAT``).
+DOCUMENT_FORMAT_GLOBAL = "document_format"
+
 OldDoc = Callable[[str, Timestamp], "dict | None"]
+
+
+def check_document_format(persistence: Any, docs: Any) -> None:
+    """Refuse a database whose documents are not in *docs*' format (the document-codec kernel); record
+    the format in a database that has no document yet.
+
+    A database without the ``DOCUMENT_FORMAT_GLOBAL`` global was written either by this version before
+    its first commit (a crash between creating the files and writing the global) or by a Ripple version
+    that stored documents as JSON: the log tells which, by holding a document write or not. The JSON
+    format is refused (``PersistenceError`` naming the migration: ``ripple export`` with the older
+    version, then ``ripple import``); it is not upgraded in place. Cost O(1) for a database that records
+    its format; otherwise O(records before the first document write).
+    """
+    recorded = persistence.get_global(DOCUMENT_FORMAT_GLOBAL)
+    if recorded == docs.DATABASE_FORMAT:
+        return
+    if recorded is not None:
+        raise PersistenceError(
+            f"this database stores documents in the format {recorded.decode(errors='replace')!r}, which this "
+            f"version of Ripple cannot read (it reads {docs.DATABASE_FORMAT.decode()!r}); open it with the "
+            "version that wrote it")
+    for rec in persistence.load_log(Timestamp(0)):
+        if any(w.table != CATALOG_TABLE for w in rec.writes):
+            raise PersistenceError(
+                "this database was written by an older version of Ripple, which stored documents as JSON; this "
+                f"version stores them in the binary format {docs.DATABASE_FORMAT.decode()!r} and does not "
+                "convert a database in place. Migrate it: with the older version run `ripple export --data <db> "
+                "<snapshot-folder>`, then with this version `ripple import --data <new-db> <snapshot-folder>`")
+    persistence.put_global(DOCUMENT_FORMAT_GLOBAL, docs.DATABASE_FORMAT)
 
 
 def catalog_of(rec: CommitRecord) -> bytes | None:
@@ -65,8 +100,8 @@ def commit_index_writes(keys: DocumentKeys, catalog: Catalog, rec: CommitRecord,
     return out
 
 
-def _decoded(value: bytes | None) -> dict | None:
-    return values.decode_document(value) if value is not None else None
+def _decoded(keys: DocumentKeys, value: bytes | None) -> dict | None:
+    return keys.decode(value) if value is not None else None
 
 
 class IndexMaintainer:
@@ -103,7 +138,7 @@ class IndexMaintainer:
             writes = commit_index_writes(self._keys, catalog, rec, old_doc, only)
             for w in rec.writes:
                 if w.table != CATALOG_TABLE:
-                    history[w.id] = _decoded(w.value)
+                    history[w.id] = _decoded(self._keys, w.value)
             yield rec, catalog, writes
 
     # ---- catalog changes ------------------------------------------------------------------------
@@ -187,7 +222,7 @@ class IndexMaintainer:
             chunk.append((rec.ts, commit_index_writes(self._keys, catalog, rec, old_doc)))
             for w in rec.writes:
                 if w.table != CATALOG_TABLE:
-                    recent[w.id] = _decoded(w.value)
+                    recent[w.id] = _decoded(self._keys, w.value)
             if len(chunk) >= REPLAY_CHUNK:
                 flush()
         flush()
@@ -197,7 +232,7 @@ class IndexMaintainer:
         if table is None:
             return None
         raw = self._store.open_index(table.indexes[BY_ID].index_id).get(self._keys.id_key(doc_id), ts)
-        return values.decode_document(split_by_id_value(raw)[1]) if raw is not None else None
+        return self._keys.decode_by_id(raw) if raw is not None else None
 
     # ---- catalog versions -------------------------------------------------------------------------
 

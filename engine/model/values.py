@@ -1,8 +1,9 @@
 """The Convex value model: validation, limits, equality, Convex JSON and the storage serialisation.
 
 Role: the single place that decides what a Convex value is and how one is written down. Documents pass
-through ``validate_document`` before a transaction buffers them; the write log and the ``by_id`` index
-store ``encode_document`` bytes; the sync/HTTP layer speaks ``to_json``/``from_json`` (Convex's
+through these validation rules before a transaction buffers them (``engine.doccodec.encode_document``
+applies them through ``check_document`` and stores its own binary encoding); ``encode_document`` here is
+the JSON document form (the storage format of older versions, still used by tests and tools); the sync/HTTP layer speaks ``to_json``/``from_json`` (Convex's
 "convex_encoded_json", protocol spec §2.1) and ``to_clean_json`` (the HTTP "json" format); the
 subscription layer uses ``values_equal`` to decide whether a query result changed.
 
@@ -47,12 +48,13 @@ from engine.model.errors import InvalidValueError
 __all__ = [
     "MAX_DOCUMENT_BYTES", "MAX_FIELDS", "MAX_DEPTH", "MAX_ARRAY_ITEMS", "MAX_FIELD_NAME_LEN", "MAX_CODEC_DEPTH",
     "INT64_MIN", "INT64_MAX", "SYSTEM_FIELDS",
-    "validate_value", "validate_document", "to_json", "from_json", "to_clean_json",
+    "validate_value", "check_document", "document_too_large", "validate_document", "to_json", "from_json", "to_clean_json",
     "encode_value", "decode_value", "encode_document", "decode_document",
     "values_equal", "value_type_name", "format_path",
 ]
 
-#: Largest encoded document (``len(encode_document(doc))``), system fields included: 1 MiB.
+#: Largest stored document, system fields included: 1 MiB (``len(encode_document(doc))`` here, and the
+#: binary storage encoding's length in ``engine.doccodec``, which is what the engine stores).
 MAX_DOCUMENT_BYTES = 1_048_576
 #: Most fields in any one object (the document itself and every nested object).
 MAX_FIELDS = 1024
@@ -247,15 +249,12 @@ def validate_value(value: Any, path: str = "") -> None:
         raise e.error(path) from None
 
 
-def validate_document(doc: Any, *, allow_system_fields: bool = False) -> bytes:
-    """Raise ``InvalidValueError`` unless *doc* may be stored as a document; return its encoding.
-
-    *doc* must be a dict. Top-level field names must not start with "$" or "_", except that with
-    ``allow_system_fields`` the two system fields ``_id`` (a str) and ``_creationTime`` (a float) may
-    appear (they need not). Then every ``validate_value`` rule applies, and the encoded size
-    ``len(encode_document(doc))`` must be at most ``MAX_DOCUMENT_BYTES``. The returned bytes are exactly
-    ``encode_document(doc)``, so a caller that needs them need not encode twice. Cost O(size of doc).
-    """
+def check_document(doc: Any, *, allow_system_fields: bool = False) -> None:
+    """Every ``validate_document`` rule except the encoded size, in the same order and with the same
+    errors: *doc* must be a dict, its top-level names must not start with "_" (with
+    ``allow_system_fields``, ``_id`` as a str and ``_creationTime`` as a float64 may appear), then every
+    ``validate_value`` rule. Storage codecs (``engine.doccodec``) call it so they validate exactly as
+    this module does and only measure the size on their own bytes. Cost O(size of doc)."""
     if not isinstance(doc, dict):
         raise InvalidValueError(f"a document must be an object (dict), got {value_type_name(doc)}")
     for k in doc:
@@ -269,10 +268,29 @@ def validate_document(doc: Any, *, allow_system_fields: bool = False) -> bytes:
             if k == "_creationTime" and not isinstance(x, float):
                 raise InvalidValueError(f"system field _creationTime must be a float64, got {value_type_name(x)}", k)
     validate_value(doc)
+
+
+def document_too_large(size: int) -> InvalidValueError:
+    """The error for a document whose stored encoding is *size* bytes (> ``MAX_DOCUMENT_BYTES``)."""
+    return InvalidValueError(
+        f"document is too large: {size} bytes encoded; the limit is {MAX_DOCUMENT_BYTES} bytes (1 MiB)")
+
+
+def validate_document(doc: Any, *, allow_system_fields: bool = False) -> bytes:
+    """Raise ``InvalidValueError`` unless *doc* may be stored as a document; return its encoding.
+
+    *doc* must be a dict. Top-level field names must not start with "$" or "_", except that with
+    ``allow_system_fields`` the two system fields ``_id`` (a str) and ``_creationTime`` (a float) may
+    appear (they need not). Then every ``validate_value`` rule applies (``check_document``), and the
+    encoded size ``len(encode_document(doc))`` must be at most ``MAX_DOCUMENT_BYTES``. The returned bytes
+    are exactly ``encode_document(doc)``, so a caller that needs them need not encode twice. The engine
+    stores documents with ``engine.doccodec``, whose ``encode_document`` applies the same rules and
+    measures the limit on its own (stored) bytes. Cost O(size of doc).
+    """
+    check_document(doc, allow_system_fields=allow_system_fields)
     data = encode_document(doc)
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise InvalidValueError(
-            f"document is too large: {len(data)} bytes encoded; the limit is {MAX_DOCUMENT_BYTES} bytes (1 MiB)")
+        raise document_too_large(len(data))
     return data
 
 

@@ -11,7 +11,7 @@ Invariants every strategy keeps (checked by ``tests/contract/test_persistence_co
   ``durability="full"``, durable when it returns.
 - ``max_ts()`` never decreases, including across close/reopen; it is the max of the last record's ts and
   the ``max_ts`` high-water mark stored with ``bump_max_ts``.
-- Document values are opaque bytes here (serialised by ``engine.model.values``); persistence never parses them.
+- Document values are opaque bytes here (serialised by ``engine.doccodec``); persistence never parses them.
 
 Do not confuse this durable log with the in-memory write window (``engine.log``), which only holds recent
 index keys for conflict checks and subscriptions.
@@ -30,7 +30,7 @@ Durability = Literal["full", "none"]
 class DocumentWrite:
     """One document change inside a commit.
 
-    ``value`` is the serialised new document (``engine.model.values.encode_document``) or None for a delete
+    ``value`` is the serialised new document (``engine.doccodec.encode_document``) or None for a delete
     (tombstone). ``prev_ts`` is the commit ts of the version this write replaces, None for an insert.
     """
 

@@ -33,7 +33,7 @@ from engine.catalog import (BY_ID, SYSTEM_TABLES, Catalog, CatalogChange, Catalo
                             check_table_name)
 from engine.clock.hlc import to_millis
 from engine.conflict.base import Verdict
-from engine.documents import DocumentKeys, split_by_id_value
+from engine.documents import DocumentKeys, by_id_ts
 from engine.model.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
 from engine.index.base import scan_by_batches
 from engine.query import QueryBuilder
@@ -83,11 +83,6 @@ class PendingWrite:
     new_encoded: bytes | None     # None: deleted
     old_keys: dict[int, bytes]    # index id -> key of old_doc
     new_keys: dict[int, bytes]    # index id -> key of the new version
-
-    @property
-    def new_doc(self) -> dict | None:
-        """A fresh decoded copy of the new version (None if deleted)."""
-        return values.decode_document(self.new_encoded) if self.new_encoded is not None else None
 
     @property
     def kind(self) -> str:
@@ -215,7 +210,7 @@ class Transaction:
             return None
         pw = self._writes.get(doc_id)
         if pw is not None:
-            return pw.new_doc
+            return self._new_doc(pw)
         doc, _ = self._snapshot_doc(table, doc_id)
         return doc
 
@@ -254,7 +249,7 @@ class Transaction:
         full["_creationTime"] = ct
         # One pass validates every value and limit (the size limit includes the system fields) and yields
         # the encoding the committer will write.
-        encoded = values.validate_document(full, allow_system_fields=True)
+        encoded = self._keys.encode(full)
         self._writes[new_id] = PendingWrite(table, new_id, None, None, encoded, {}, self._keys.keys_for(info, full))
         return new_id
 
@@ -373,8 +368,7 @@ class Transaction:
         raw = self._ctx.index_view(ix.index_id).get(key, self.begin_ts)
         if raw is None:
             return None, None
-        vts, body = split_by_id_value(raw)
-        return values.decode_document(body), vts
+        return self._keys.decode_by_id(raw), by_id_ts(raw)
 
     def _current_for_write(self, doc_id: str, system: bool = False) -> tuple[str, dict]:
         table = self._table_of(doc_id)
@@ -385,7 +379,7 @@ class Transaction:
             pw = self._writes.get(doc_id)
             if pw is not None:
                 if pw.new_encoded is not None:
-                    return table.name, pw.new_doc  # type: ignore[return-value]
+                    return table.name, self._new_doc(pw)  # type: ignore[return-value]
             else:
                 doc, _ = self._snapshot_doc(table, doc_id)
                 if doc is not None:
@@ -394,7 +388,7 @@ class Transaction:
 
     def _stage_update(self, table: str, doc_id: str, updated: dict, system: bool = False) -> None:
         info = self.catalog.table(table)
-        encoded = values.validate_document(updated, allow_system_fields=True)
+        encoded = self._keys.encode(updated)
         if not system:
             self._validate_for_schema(table, {k: v for k, v in updated.items() if k not in ("_id", "_creationTime")})
         new_keys = self._keys.keys_for(info, updated)
@@ -405,6 +399,10 @@ class Transaction:
             self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, self._keys.keys_for(info, old), new_keys)
         else:
             pw.new_encoded, pw.new_keys = encoded, new_keys
+
+    def _new_doc(self, pw: PendingWrite) -> dict | None:
+        """A fresh decoded copy of a buffered write's new version (None if deleted)."""
+        return self._keys.decode(pw.new_encoded) if pw.new_encoded is not None else None
 
     def _take_creation_time(self) -> float:
         if self._next_creation_time is None:
@@ -462,21 +460,21 @@ class Transaction:
                 if interval.contains(k):
                     out.setdefault(k, None)
             if pw.new_encoded is not None:
-                k = pw.new_keys.get(ix.index_id) or self._keys.index_key(ix, pw.new_doc)  # type: ignore[arg-type]
+                k = pw.new_keys.get(ix.index_id) or self._keys.index_key(ix, self._new_doc(pw))  # type: ignore[arg-type]
                 if interval.contains(k):
-                    out[k] = pw.new_doc
+                    out[k] = self._new_doc(pw)
         return out
 
     def _row_doc(self, ix: IndexInfo, value: bytes) -> dict | None:
         """The document an index row points at, read at the snapshot (by_id rows carry it inline)."""
         if ix.name == BY_ID:
-            return values.decode_document(split_by_id_value(value)[1])
+            return self._keys.decode_by_id(value)
         doc_id = value.decode()
         table = self.catalog.table(ix.table)
         raw = self._ctx.index_view(table.indexes[BY_ID].index_id).get(self._keys.id_key(doc_id), self.begin_ts)
         if raw is None:  # index and by_id disagree: a bug, never a user error
             raise RippleError(f"index {ix.full_name} points at missing document {doc_id} at ts {self.begin_ts}")
-        return values.decode_document(split_by_id_value(raw)[1])
+        return self._keys.decode_by_id(raw)
 
     def _scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]:
         """Rows of *ix* in *interval* at the snapshot, with this transaction's writes overlaid, in key order

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 
 from engine.model.types import Interval
 
-ABI = "interval_map/1"
+ABI = "interval_map/2"
 
 __all__ = ["ABI", "IntervalMap"]
 

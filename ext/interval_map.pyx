@@ -23,8 +23,11 @@ unbounded end has the prefix 2**64 - 1 and is recognised on that tie. So a stab 
 record per visited node and touches no bytes object unless prefixes tie; it prefetches both children
 of each node it enters.
 
-``stab_many`` stabs the keys one by one in the order given (independent descents): see its docstring
-in the reference for the cost; the set it returns does not depend on order.
+``stab_many`` over a list interleaves the descents of up to ``LANES`` keys (``_stab_lanes``): one key's
+descent is a chain of dependent loads, so the lanes take turns, each prefetching the node it reads next,
+and the memory system serves several descents at once. Every key still makes exactly the tests a lone
+``stab`` makes, so the set is the same; an iterable that is not a list is stabbed key by key as it is
+produced (it may run Python code).
 
 Same algorithm, same shapes: priorities come from ``random.Random(seed).random()`` exactly as in the
 reference and every rotation/merge decision is the same, so for the same operations both twins build
@@ -69,6 +72,9 @@ __all__ = ["ABI", "IntervalMap"]
 
 #: The prefix of an unbounded end, and of a key above every stored bound.
 cdef uint64_t TOP = 0xFFFFFFFFFFFFFFFFULL
+#: Keys stabbed side by side by ``stab_many`` (each a "lane" with its own stack), and each lane's stack.
+DEF LANES = 16
+DEF LANE_STACK = 128
 
 
 cdef struct Hot:
@@ -165,6 +171,9 @@ cdef class IntervalMap:
     cdef int _stack_cap
     cdef int* _stack2
     cdef int _stack2_cap
+    cdef int* _lanes        # LANES * LANE_STACK lane stacks for stab_many
+    cdef int* _hits         # nodes hit by a stab_many, resolved to owners at its end
+    cdef Py_ssize_t _hits_cap
 
     def __cinit__(self, *args, **kwargs):
         self._hot = NULL
@@ -182,6 +191,9 @@ cdef class IntervalMap:
         self._stack_cap = 0
         self._stack2 = NULL
         self._stack2_cap = 0
+        self._lanes = NULL
+        self._hits = NULL
+        self._hits_cap = 0
 
     def __dealloc__(self):
         cdef int i
@@ -195,6 +207,8 @@ cdef class IntervalMap:
         free(self._cold)
         free(self._stack)
         free(self._stack2)
+        free(self._lanes)
+        free(self._hits)
 
     def __init__(self, seed=0):
         self._rng = random.Random(seed)
@@ -662,6 +676,118 @@ cdef class IntervalMap:
             sp -= 1
             n = stack[sp]
 
+    cdef int _grow_hits(self) except -1:
+        """Double the buffer of hit nodes that ``_stab_lanes`` resolves to owners at its end."""
+        cdef Py_ssize_t ncap = self._hits_cap * 2 if self._hits_cap else 1024
+        cdef int* p = <int*>realloc(self._hits, ncap * sizeof(int))
+        if p == NULL:
+            raise MemoryError()
+        self._hits = p
+        self._hits_cap = ncap
+        return 0
+
+    cdef int _stab_lanes(self, PyObject* seq, Py_ssize_t nkeys, object out) except -1:
+        """``_stab_into`` for the bytes keys ``seq[0:nkeys]`` (a list), LANES keys at a time.
+
+        A descent is a chain of dependent loads; one key alone leaves the memory system idle while each
+        node arrives. So each lane runs one key's descent one node per turn, prefetching the node it will
+        read on its next turn, and the lanes take turns: while one lane's node is on its way, the others
+        work. A lane reads no child it will not visit (its left subtree is pushed unexamined and pruned
+        when popped), and hits are recorded as node indices and resolved to owners at the end, so a turn
+        touches only the hot record it prefetched. The tests are those of ``_stab_into``, one node at a
+        time, so every key finds exactly the owners ``_stab_into`` would. A lane whose stack fills up
+        restarts its key with ``_stab_into`` (owners found twice are one set element)."""
+        cdef Hot* hot = self._hot
+        cdef Cold* cold = self._cold
+        cdef int* lanes = self._lanes
+        cdef int ln[LANES]           # the node each lane reads next; -1 = pop; -2 = idle
+        cdef int lsp[LANES]
+        cdef uint64_t lkx[LANES]
+        cdef const char* lkp[LANES]
+        cdef Py_ssize_t lkl[LANES]
+        cdef Py_ssize_t next_key = 0, nh = 0, i
+        cdef int active = 0, l, n, m, left, root = self._root
+        cdef const Hot* h
+        cdef uint64_t kx
+        cdef const char* kp
+        cdef Py_ssize_t kl
+        cdef PyObject* k
+        if lanes == NULL:
+            lanes = <int*>realloc(NULL, LANES * LANE_STACK * sizeof(int))
+            if lanes == NULL:
+                raise MemoryError()
+            self._lanes = lanes
+        for l in range(LANES):
+            ln[l] = -1
+            lsp[l] = 0
+        active = LANES
+        while active > 0:
+            for l in range(LANES):
+                n = ln[l]
+                if n == -2:
+                    continue
+                kx = lkx[l]
+                kp = lkp[l]
+                kl = lkl[l]
+                # One turn: pops and prunes go on (popped nodes were prefetched when pushed); the turn
+                # ends when the lane steps to a child, which it prefetches for its next turn.
+                while True:
+                    if n < 0:
+                        if lsp[l] > 0:
+                            lsp[l] -= 1
+                            n = lanes[l * LANE_STACK + lsp[l]]
+                        elif next_key == nkeys:
+                            ln[l] = -2
+                            active -= 1
+                            break
+                        else:
+                            k = _LIST_ITEM(seq, next_key)
+                            next_key += 1
+                            kp = lkp[l] = _BYTES_STR(k)
+                            kl = lkl[l] = _BYTES_LEN(k)
+                            kx = lkx[l] = self._key_prefix(kp, kl)
+                            n = root
+                    h = &hot[n]
+                    # Prune: every interval below n ends at or before the key.
+                    if kx > h.mpfx:
+                        n = -1
+                        continue
+                    if kx == h.mpfx:
+                        m = cold[n].mx
+                        if cold[m].end != NULL and _cmp_raw(kp, kl, cold[m].ep, cold[m].el) >= 0:
+                            n = -1
+                            continue
+                    # start <= key?
+                    if h.spfx < kx or (h.spfx == kx and _cmp_raw(cold[n].sp, cold[n].sl, kp, kl) <= 0):
+                        if kx < h.epfx or (kx == h.epfx and (
+                                cold[n].end == NULL or _cmp_raw(kp, kl, cold[n].ep, cold[n].el) < 0)):
+                            if nh == self._hits_cap:
+                                self._grow_hits()
+                            self._hits[nh] = n
+                            nh += 1
+                        left = h.left
+                        if left >= 0:
+                            if lsp[l] == LANE_STACK:  # rare: this key again alone, then the next one
+                                self._stab_into(kp, kl, out)
+                                lsp[l] = 0
+                                n = -1
+                                continue
+                            IM_PREFETCH(&hot[left])
+                            lanes[l * LANE_STACK + lsp[l]] = left
+                            lsp[l] += 1
+                        n = h.right
+                    else:
+                        n = h.left  # n and its whole right subtree start after key
+                    if n >= 0:
+                        IM_PREFETCH(&hot[n])
+                        ln[l] = n
+                        break
+        for i in range(nh):
+            if i + 8 < nh:
+                IM_PREFETCH(&cold[self._hits[i + 8]])
+            PySet_Add(out, <object>cold[self._hits[i]].owner_obj)
+        return 0
+
     def stab(self, key):
         """Owners having some interval that contains *key* (a fresh set).
 
@@ -691,13 +817,16 @@ cdef class IntervalMap:
         self._grow(0, 64)
         if type(keys) is list:
             seq = <PyObject*>keys
-            pos = 0
-            while pos < _LIST_LEN(seq):
+            # Checked before any stab: the result is a set or this error either way, as in the reference.
+            for pos in range(_LIST_LEN(seq)):
                 k = _LIST_ITEM(seq, pos)
                 if not _BYTES_CHECK(k):
                     raise TypeError(f"'<' not supported between instances of '{type(<object>k).__name__}' and 'bytes'")
+            if _LIST_LEN(seq) == 1:
+                k = _LIST_ITEM(seq, 0)
                 self._stab_into(_BYTES_STR(k), _BYTES_LEN(k), out)
-                pos += 1
+            elif _LIST_LEN(seq) > 1:
+                self._stab_lanes(seq, _LIST_LEN(seq), out)
             return out
         for key in keys:
             # The iterator may run Python code (even mutate this map); nothing C-side is held across it.

@@ -3,13 +3,31 @@
 # match; tests/parity enforces this. Change the Python reference first.
 """Cython twin of ``engine.conflict.interval_map``: the max-end treap as an arena of C structs.
 
-What is accelerated: nodes are ``Node`` structs in one growable C array (an arena addressed by ``int``
-indices, freed slots reused through a free list) instead of Python objects. Each node owns references to
-its ``start``/``end`` ``bytes`` and its owner ``int`` and caches the owner as a C ``long long`` for the
-BST order; comparisons are ``memcmp`` on the byte buffers (after an 8-byte big-endian prefix compare for
-starts). The max-end annotation is the index of the subtree node whose end is largest (an unbounded end
-wins), so it never holds a reference of its own. Insert, delete and stab are iterative over C stacks;
-a stab adds the stored owner objects to the result set (no allocation per hit).
+What is accelerated: nodes live in two parallel arenas addressed by ``int`` indices (freed slots reused
+through a free list) instead of Python objects:
+
+- a *hot* arena of 32-byte ``Hot`` records (two per cache line, 64-byte aligned) holding everything a
+  stab reads on its way down: the children and three 8-byte big-endian prefixes - of the start, of the
+  end and of the subtree's max end (the max end stored in the node, not behind an index);
+- a *cold* arena of ``Cold`` records: the owned ``start``/``end``/owner objects, their buffers, the
+  owner as a C ``long long``, the insertion counter, the treap priority and the index of the subtree
+  node whose end is largest (an unbounded end wins).
+
+Prefixes are taken **after the shared prefix** ``P`` of every stored bound (for one index's keys often a
+table or type tag): ``P`` is fixed by the first insert into an empty map and only ever shrinks (a bound
+that does not start with it shortens it to the common part, and every prefix is recomputed: O(n), at
+most ``len(P)`` times until the map is next empty). A stabbed key that does not start with ``P`` is
+below or above every stored bound and gets the prefix 0 or 2**64 - 1. Two differing prefixes decide a
+comparison; equal ones fall back to ``memcmp`` of the whole strings (rare: the last word of a tie). An
+unbounded end has the prefix 2**64 - 1 and is recognised on that tie. So a stab reads one 32-byte
+record per visited node and touches no bytes object unless prefixes tie; it prefetches both children
+of each node it enters.
+
+``stab_many`` over a list interleaves the descents of up to ``LANES`` keys (``_stab_lanes``): one key's
+descent is a chain of dependent loads, so the lanes take turns, each prefetching the node it reads next,
+and the memory system serves several descents at once. Every key still makes exactly the tests a lone
+``stab`` makes, so the set is the same; an iterable that is not a list is stabbed key by key as it is
+produced (it may run Python code).
 
 Same algorithm, same shapes: priorities come from ``random.Random(seed).random()`` exactly as in the
 reference and every rotation/merge decision is the same, so for the same operations both twins build
@@ -25,7 +43,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 import random
 
@@ -39,12 +57,35 @@ cdef extern from "Python.h":
     Py_ssize_t _LIST_LEN "PyList_GET_SIZE" (PyObject*)
     int PySet_Add(object, object) except -1
 
-ABI = "interval_map/1"
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    #define IM_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    static void* im_aligned_alloc(size_t n) { void* p = NULL; return posix_memalign(&p, 64, n) ? NULL : p; }
+    """
+    void IM_PREFETCH(const void* p) noexcept nogil
+    void* im_aligned_alloc(size_t n) noexcept nogil
+
+ABI = "interval_map/2"
 
 __all__ = ["ABI", "IntervalMap"]
 
+#: The prefix of an unbounded end, and of a key above every stored bound.
+cdef uint64_t TOP = 0xFFFFFFFFFFFFFFFFULL
+#: Keys stabbed side by side by ``stab_many`` (each a "lane" with its own stack), and each lane's stack.
+DEF LANES = 16
+DEF LANE_STACK = 128
 
-cdef struct Node:
+
+cdef struct Hot:
+    uint64_t spfx          # start[L:L+8], big-endian, zero padded (L = shared prefix length)
+    uint64_t epfx          # the same of end; TOP for an unbounded end
+    uint64_t mpfx          # epfx of the subtree's max end (Cold.mx)
+    int left               # -1 = none; in a free slot: next free slot
+    int right
+
+
+cdef struct Cold:
     PyObject* start        # owned bytes; NULL marks a free slot
     PyObject* end          # owned bytes, or NULL = unbounded
     PyObject* owner_obj    # owned int
@@ -52,13 +93,10 @@ cdef struct Node:
     Py_ssize_t sl
     const char* ep
     Py_ssize_t el
-    uint64_t spfx          # first 8 bytes of start, big-endian, zero padded
     long long owner
     unsigned long long seq
     double prio
     int mx                 # index of the subtree node with the largest end (its end NULL = unbounded)
-    int left               # -1 = none; in a free slot: next free slot
-    int right
 
 
 cdef inline uint64_t _prefix(const char* p, Py_ssize_t n) noexcept nogil:
@@ -67,7 +105,8 @@ cdef inline uint64_t _prefix(const char* p, Py_ssize_t n) noexcept nogil:
         memcpy(buf, p, 8)
     else:
         buf[0] = buf[1] = buf[2] = buf[3] = buf[4] = buf[5] = buf[6] = buf[7] = 0
-        memcpy(buf, p, n)
+        if n > 0:
+            memcpy(buf, p, n)
     return ((<uint64_t>buf[0] << 56) | (<uint64_t>buf[1] << 48) | (<uint64_t>buf[2] << 40)
             | (<uint64_t>buf[3] << 32) | (<uint64_t>buf[4] << 24) | (<uint64_t>buf[5] << 16)
             | (<uint64_t>buf[6] << 8) | <uint64_t>buf[7])
@@ -80,29 +119,51 @@ cdef inline int _cmp_raw(const char* a, Py_ssize_t la, const char* b, Py_ssize_t
     return (la > lb) - (la < lb)
 
 
-cdef inline bint _before(const Node* a, const Node* b) noexcept nogil:
-    """True iff a's key ``(start, owner, seq)`` is smaller than b's."""
+cdef inline Py_ssize_t _lcp(const char* a, Py_ssize_t la, const char* b, Py_ssize_t lb) noexcept nogil:
+    cdef Py_ssize_t n = la if la < lb else lb
+    cdef Py_ssize_t i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+cdef inline bint _before(const Hot* hot, const Cold* cold, int a, int b) noexcept nogil:
+    """True iff node a's key ``(start, owner, seq)`` is smaller than node b's."""
     cdef int c
-    if a.spfx != b.spfx:
-        return a.spfx < b.spfx
-    c = _cmp_raw(a.sp, a.sl, b.sp, b.sl)
+    if hot[a].spfx != hot[b].spfx:
+        return hot[a].spfx < hot[b].spfx
+    c = _cmp_raw(cold[a].sp, cold[a].sl, cold[b].sp, cold[b].sl)
     if c != 0:
         return c < 0
-    if a.owner != b.owner:
-        return a.owner < b.owner
-    return a.seq < b.seq
+    if cold[a].owner != cold[b].owner:
+        return cold[a].owner < cold[b].owner
+    return cold[a].seq < cold[b].seq
+
+
+cdef inline int _end_cmp(const Hot* hot, const Cold* cold, int a, int b) noexcept nogil:
+    """Sign of end(a) - end(b), an unbounded end above every bounded one."""
+    if hot[a].epfx != hot[b].epfx:
+        return 1 if hot[a].epfx > hot[b].epfx else -1
+    if cold[a].end == NULL:
+        return 0 if cold[b].end == NULL else 1
+    if cold[b].end == NULL:
+        return -1
+    return _cmp_raw(cold[a].ep, cold[a].el, cold[b].ep, cold[b].el)
 
 
 cdef class IntervalMap:
     """Owner-tagged intervals with stabbing queries. ``IntervalMap(seed=0)``; O(1) to construct."""
 
-    cdef Node* _nodes
+    cdef Hot* _hot
+    cdef Cold* _cold
     cdef int _cap
     cdef int _used          # slots ever handed out (high-water mark)
     cdef int _free          # head of the free-slot list, -1 = none
     cdef int _root
     cdef Py_ssize_t _size
     cdef unsigned long long _seq
+    cdef bytes _pfx         # the shared prefix P of every stored bound (None while the map is empty)
+    cdef Py_ssize_t _plen
     cdef dict _by_owner     # owner -> list of node indices (Python ints), insertion order
     cdef object _rng
     cdef object _random     # bound _rng.random
@@ -110,32 +171,44 @@ cdef class IntervalMap:
     cdef int _stack_cap
     cdef int* _stack2
     cdef int _stack2_cap
+    cdef int* _lanes        # LANES * LANE_STACK lane stacks for stab_many
+    cdef int* _hits         # nodes hit by a stab_many, resolved to owners at its end
+    cdef Py_ssize_t _hits_cap
 
     def __cinit__(self, *args, **kwargs):
-        self._nodes = NULL
+        self._hot = NULL
+        self._cold = NULL
         self._cap = 0
         self._used = 0
         self._free = -1
         self._root = -1
         self._size = 0
         self._seq = 0
+        self._pfx = None
+        self._plen = 0
         self._by_owner = {}
         self._stack = NULL
         self._stack_cap = 0
         self._stack2 = NULL
         self._stack2_cap = 0
+        self._lanes = NULL
+        self._hits = NULL
+        self._hits_cap = 0
 
     def __dealloc__(self):
         cdef int i
-        if self._nodes != NULL:
+        if self._cold != NULL:
             for i in range(self._used):
-                if self._nodes[i].start != NULL:
-                    Py_DECREF(<object>self._nodes[i].start)
-                    Py_XDECREF(self._nodes[i].end)
-                    Py_DECREF(<object>self._nodes[i].owner_obj)
-            free(self._nodes)
+                if self._cold[i].start != NULL:
+                    Py_DECREF(<object>self._cold[i].start)
+                    Py_XDECREF(self._cold[i].end)
+                    Py_DECREF(<object>self._cold[i].owner_obj)
+        free(self._hot)
+        free(self._cold)
         free(self._stack)
         free(self._stack2)
+        free(self._lanes)
+        free(self._hits)
 
     def __init__(self, seed=0):
         self._rng = random.Random(seed)
@@ -146,32 +219,40 @@ cdef class IntervalMap:
     cdef int _alloc(self) except -1:
         cdef int i
         cdef int ncap
-        cdef Node* nn
+        cdef Hot* nh
+        cdef Cold* nc
         if self._free >= 0:
             i = self._free
-            self._free = self._nodes[i].left
+            self._free = self._hot[i].left
             return i
         if self._used == self._cap:
             ncap = self._cap * 2 if self._cap else 64
-            nn = <Node*>realloc(self._nodes, ncap * sizeof(Node))
-            if nn == NULL:
+            nc = <Cold*>realloc(self._cold, ncap * sizeof(Cold))
+            if nc == NULL:
                 raise MemoryError()
-            self._nodes = nn
+            self._cold = nc
+            nh = <Hot*>im_aligned_alloc(ncap * sizeof(Hot))  # cache-line aligned: a record never straddles
+            if nh == NULL:
+                raise MemoryError()
+            if self._hot != NULL:
+                memcpy(nh, self._hot, self._cap * sizeof(Hot))
+                free(self._hot)
+            self._hot = nh
             self._cap = ncap
         i = self._used
         self._used += 1
         return i
 
     cdef void _release(self, int i) noexcept:
-        cdef Node* n = &self._nodes[i]
+        cdef Cold* n = &self._cold[i]
         cdef PyObject* s = n.start
         cdef PyObject* e = n.end
         cdef PyObject* o = n.owner_obj
         n.start = NULL
         n.end = NULL
         n.owner_obj = NULL
-        n.left = self._free
-        n.right = -1
+        self._hot[i].left = self._free
+        self._hot[i].right = -1
         self._free = i
         Py_DECREF(<object>s)
         Py_XDECREF(e)
@@ -205,30 +286,78 @@ cdef class IntervalMap:
         self._stack2_cap = ncap
         return p
 
+    cdef inline void _set_prefixes(self, int i) noexcept:
+        """Node *i*'s start and end prefixes from its bounds and the current shared-prefix length."""
+        cdef Cold* c = &self._cold[i]
+        cdef Py_ssize_t L = self._plen
+        self._hot[i].spfx = _prefix(c.sp + L, c.sl - L)
+        self._hot[i].epfx = TOP if c.end == NULL else _prefix(c.ep + L, c.el - L)
+
+    cdef int _shrink_prefix(self, const char* sp, Py_ssize_t sl, const char* ep, Py_ssize_t el) except -1:
+        """Make the shared prefix a prefix of the new bounds too; recompute every prefix if it shrank."""
+        cdef Py_ssize_t L
+        cdef int i
+        if self._root < 0:  # empty map: the first interval sets the prefix
+            L = sl if ep == NULL else _lcp(sp, sl, ep, el)
+            self._pfx = sp[:L]
+            self._plen = L
+            return 0
+        L = _lcp(sp, sl, <const char*>self._pfx, self._plen)
+        if ep != NULL:
+            L = _lcp(ep, el, <const char*>self._pfx, L)
+        if L == self._plen:
+            return 0
+        self._pfx = self._pfx[:L]
+        self._plen = L
+        for i in range(self._used):
+            if self._cold[i].start != NULL:
+                self._set_prefixes(i)
+        for i in range(self._used):
+            if self._cold[i].start != NULL:
+                self._hot[i].mpfx = self._hot[self._cold[i].mx].epfx
+        return 0
+
+    cdef inline uint64_t _key_prefix(self, const char* kp, Py_ssize_t kl) noexcept:
+        """The stabbed key's prefix after the shared prefix; 0 / TOP for a key below / above all bounds."""
+        cdef Py_ssize_t L = self._plen
+        cdef int c
+        if L:
+            c = memcmp(kp, <const char*>self._pfx, kl if kl < L else L)
+            if c == 0 and kl < L:
+                c = -1  # a proper prefix of P: below every bound
+            if c < 0:
+                return 0
+            if c > 0:
+                return TOP
+        return _prefix(kp + L, kl - L)
+
     cdef inline void _pull(self, int i) noexcept:
-        """Recompute node *i*'s max-end index from its own end and its children's annotations."""
-        cdef Node* nodes = self._nodes
-        cdef Node* n = &nodes[i]
+        """Recompute node *i*'s max-end index (and its prefix) from its own end and its children's."""
+        cdef Hot* hot = self._hot
+        cdef Cold* cold = self._cold
         cdef int m = i
         cdef int c, cm
-        if n.end != NULL:
-            c = n.left
+        if cold[i].end != NULL:
+            c = hot[i].left
             if c >= 0:
-                cm = nodes[c].mx
-                if nodes[cm].end == NULL:
-                    n.mx = cm
+                cm = cold[c].mx
+                if cold[cm].end == NULL:
+                    cold[i].mx = cm
+                    hot[i].mpfx = TOP
                     return
-                if _cmp_raw(nodes[cm].ep, nodes[cm].el, nodes[m].ep, nodes[m].el) > 0:
+                if _end_cmp(hot, cold, cm, m) > 0:
                     m = cm
-            c = n.right
+            c = hot[i].right
             if c >= 0:
-                cm = nodes[c].mx
-                if nodes[cm].end == NULL:
-                    n.mx = cm
+                cm = cold[c].mx
+                if cold[cm].end == NULL:
+                    cold[i].mx = cm
+                    hot[i].mpfx = TOP
                     return
-                if _cmp_raw(nodes[cm].ep, nodes[cm].el, nodes[m].ep, nodes[m].el) > 0:
+                if _end_cmp(hot, cold, cm, m) > 0:
                     m = cm
-        n.mx = m
+        cold[i].mx = m
+        hot[i].mpfx = hot[m].epfx
 
     # ---- mutation --------------------------------------------------------------------------------
 
@@ -244,12 +373,11 @@ cdef class IntervalMap:
         cdef unsigned long long seq
         cdef double prio
         cdef int idx, cur, depth, i, p, g, mxi
-        cdef Node* nodes
-        cdef Node* node
-        cdef Node* cn
+        cdef Hot* hot
+        cdef Cold* cold
+        cdef Cold* node
         cdef int* path
         cdef bint go_left = False
-        cdef int c
         if not _BYTES_CHECK(<PyObject*>start):
             raise TypeError(f"interval start must be bytes, not {type(start).__name__}")
         if end is not None and not _BYTES_CHECK(<PyObject*>end):
@@ -264,19 +392,22 @@ cdef class IntervalMap:
         prio = self._random()
         # Everything that can raise happens before the tree changes.
         path = self._grow(0, 64)
+        self._shrink_prefix(_BYTES_STR(<PyObject*>start), _BYTES_LEN(<PyObject*>start),
+                            NULL if end is None else _BYTES_STR(<PyObject*>end),
+                            0 if end is None else _BYTES_LEN(<PyObject*>end))
         idx = self._alloc()
         lst = self._by_owner.get(owner)
         if lst is None:
             self._by_owner[owner] = [idx]
         else:
             lst.append(idx)
-        nodes = self._nodes
-        node = &nodes[idx]
+        hot = self._hot
+        cold = self._cold
+        node = &cold[idx]
         Py_INCREF(start)
         node.start = <PyObject*>start
         node.sp = _BYTES_STR(<PyObject*>start)
         node.sl = _BYTES_LEN(<PyObject*>start)
-        node.spfx = _prefix(node.sp, node.sl)
         if end is None:
             node.end = NULL
             node.ep = NULL
@@ -292,8 +423,10 @@ cdef class IntervalMap:
         node.seq = seq
         node.prio = prio
         node.mx = idx
-        node.left = -1
-        node.right = -1
+        self._set_prefixes(idx)
+        hot[idx].mpfx = hot[idx].epfx
+        hot[idx].left = -1
+        hot[idx].right = -1
         self._size += 1
         if self._root < 0:
             self._root = idx
@@ -306,38 +439,37 @@ cdef class IntervalMap:
                 path = self._grow(0, depth + 1)
             path[depth] = cur
             depth += 1
-            cn = &nodes[cur]
-            mxi = cn.mx
-            if nodes[mxi].end != NULL and (
-                    node.end == NULL or _cmp_raw(node.ep, node.el, nodes[mxi].ep, nodes[mxi].el) > 0):
-                cn.mx = idx
-            go_left = _before(node, cn)
-            cur = cn.left if go_left else cn.right
+            mxi = cold[cur].mx
+            if cold[mxi].end != NULL and _end_cmp(hot, cold, idx, mxi) > 0:
+                cold[cur].mx = idx
+                hot[cur].mpfx = hot[idx].epfx
+            go_left = _before(hot, cold, idx, cur)
+            cur = hot[cur].left if go_left else hot[cur].right
         p = path[depth - 1]
         if go_left:
-            nodes[p].left = idx
+            hot[p].left = idx
         else:
-            nodes[p].right = idx
+            hot[p].right = idx
         i = depth - 1
-        if nodes[path[i]].prio >= prio:
+        if cold[path[i]].prio >= prio:
             return
-        while i >= 0 and nodes[path[i]].prio < prio:
+        while i >= 0 and cold[path[i]].prio < prio:
             p = path[i]
-            if nodes[p].left == idx:
-                nodes[p].left = node.right
-                node.right = p
+            if hot[p].left == idx:
+                hot[p].left = hot[idx].right
+                hot[idx].right = p
             else:
-                nodes[p].right = node.left
-                node.left = p
+                hot[p].right = hot[idx].left
+                hot[idx].left = p
             self._pull(p)
             if i == 0:
                 self._root = idx
             else:
                 g = path[i - 1]
-                if nodes[g].left == p:
-                    nodes[g].left = idx
+                if hot[g].left == p:
+                    hot[g].left = idx
                 else:
-                    nodes[g].right = idx
+                    hot[g].right = idx
             i -= 1
         self._pull(idx)
 
@@ -374,7 +506,7 @@ cdef class IntervalMap:
         cdef list nodes
         cdef list kept = []
         cdef list dropped = []
-        cdef Node* nd
+        cdef Cold* nd
         cdef Py_ssize_t k, c
         cdef int added = 0
         for iv in intervals:
@@ -393,7 +525,7 @@ cdef class IntervalMap:
         nodes = self._by_owner.get(owner)
         if nodes:
             for idx in nodes:
-                nd = &self._nodes[<int>idx]
+                nd = &self._cold[<int>idx]
                 key = (<object>nd.start, None if nd.end == NULL else <object>nd.end)
                 c = want.get(key, 0)
                 if c > 0:
@@ -422,7 +554,8 @@ cdef class IntervalMap:
 
     cdef int _delete(self, int target) except -1:
         """Unlink *target* (present in the tree), repair annotations, free its slot."""
-        cdef Node* nodes = self._nodes
+        cdef Hot* hot = self._hot
+        cdef Cold* cold = self._cold
         cdef int* path = self._stack
         cdef int* merged
         cdef int depth = 0, nm = 0, cur, a, b, pick, hook, rest, sub_root, parent, k
@@ -435,28 +568,28 @@ cdef class IntervalMap:
                 path = self._grow(0, depth + 1)
             path[depth] = cur
             depth += 1
-            cur = nodes[cur].left if _before(&nodes[target], &nodes[cur]) else nodes[cur].right
-        a = nodes[target].left
-        b = nodes[target].right
-        nodes[target].left = nodes[target].right = -1
+            cur = hot[cur].left if _before(hot, cold, target, cur) else hot[cur].right
+        a = hot[target].left
+        b = hot[target].right
+        hot[target].left = hot[target].right = -1
         merged = self._stack2
         sub_root = -1
         hook = -1
         while a >= 0 and b >= 0:
-            if nodes[a].prio >= nodes[b].prio:
+            if cold[a].prio >= cold[b].prio:
                 pick = a
-                a = nodes[a].right
+                a = hot[a].right
                 nxt_right = True
             else:
                 pick = b
-                b = nodes[b].left
+                b = hot[b].left
                 nxt_right = False
             if hook < 0:
                 sub_root = pick
             elif hook_right:
-                nodes[hook].right = pick
+                hot[hook].right = pick
             else:
-                nodes[hook].left = pick
+                hot[hook].left = pick
             if nm >= self._stack2_cap:
                 merged = self._grow(1, nm + 1)
             merged[nm] = pick
@@ -467,19 +600,19 @@ cdef class IntervalMap:
         if hook < 0:
             sub_root = rest
         elif hook_right:
-            nodes[hook].right = rest
+            hot[hook].right = rest
         else:
-            nodes[hook].left = rest
+            hot[hook].left = rest
         for k in range(nm - 1, -1, -1):
             self._pull(merged[k])
         if depth == 0:
             self._root = sub_root
         else:
             parent = path[depth - 1]
-            if nodes[parent].left == target:
-                nodes[parent].left = sub_root
+            if hot[parent].left == target:
+                hot[parent].left = sub_root
             else:
-                nodes[parent].right = sub_root
+                hot[parent].right = sub_root
             # The whole path: an annotation is a node index and must not keep pointing at *target*.
             for k in range(depth - 1, -1, -1):
                 self._pull(path[k])
@@ -489,38 +622,171 @@ cdef class IntervalMap:
     # ---- queries ---------------------------------------------------------------------------------
 
     cdef int _stab_into(self, const char* kp, Py_ssize_t kl, object out) except -1:
-        """Add to *out* the owner of every interval containing the key ``kp[:kl]``."""
-        cdef Node* nodes = self._nodes
+        """Add to *out* the owner of every interval containing the key ``kp[:kl]``.
+
+        Each test is decided on the 8-byte prefixes in the hot record when they differ; on a tie it is
+        decided exactly on the whole strings (an unbounded end ties only with a key above every bound or
+        of prefix 2**64 - 1, and is recognised there)."""
+        cdef Hot* hot = self._hot
+        cdef Cold* cold = self._cold
         cdef int* stack = self._stack
         cdef int sp = 0
         cdef int n = self._root
-        cdef int m, left, lm
-        cdef Node* nd
-        cdef uint64_t kx = _prefix(kp, kl)
+        cdef int m, left
+        cdef const Hot* h
+        cdef const Hot* hl
+        cdef uint64_t kx = self._key_prefix(kp, kl)
         while True:
             if n >= 0:
-                nd = &nodes[n]
-                m = nd.mx
-                if nodes[m].end == NULL or _cmp_raw(kp, kl, nodes[m].ep, nodes[m].el) < 0:
-                    if nd.spfx < kx or (nd.spfx == kx and _cmp_raw(nd.sp, nd.sl, kp, kl) <= 0):
-                        if nd.end == NULL or _cmp_raw(kp, kl, nd.ep, nd.el) < 0:
-                            PySet_Add(out, <object>nd.owner_obj)
-                        left = nd.left
-                        if left >= 0:
-                            lm = nodes[left].mx
-                            if nodes[lm].end == NULL or _cmp_raw(kp, kl, nodes[lm].ep, nodes[lm].el) < 0:
-                                if sp >= self._stack_cap:
-                                    stack = self._grow(0, sp + 1)
-                                stack[sp] = left
-                                sp += 1
-                        n = nd.right
-                    else:
-                        n = nd.left
+                h = &hot[n]
+                if h.left >= 0:
+                    IM_PREFETCH(&hot[h.left])
+                if h.right >= 0:
+                    IM_PREFETCH(&hot[h.right])
+                # Prune: every interval below n ends at or before the key.
+                if kx > h.mpfx:
+                    n = -1
                     continue
+                if kx == h.mpfx:
+                    m = cold[n].mx
+                    if cold[m].end != NULL and _cmp_raw(kp, kl, cold[m].ep, cold[m].el) >= 0:
+                        n = -1
+                        continue
+                # start <= key?
+                if h.spfx < kx or (h.spfx == kx and _cmp_raw(cold[n].sp, cold[n].sl, kp, kl) <= 0):
+                    if kx < h.epfx or (kx == h.epfx and (
+                            cold[n].end == NULL or _cmp_raw(kp, kl, cold[n].ep, cold[n].el) < 0)):
+                        PySet_Add(out, <object>cold[n].owner_obj)
+                    left = h.left
+                    if left >= 0:
+                        hl = &hot[left]  # prune before pushing: saves a push/pop per turn
+                        if kx < hl.mpfx or (kx == hl.mpfx and (
+                                cold[cold[left].mx].end == NULL
+                                or _cmp_raw(kp, kl, cold[cold[left].mx].ep, cold[cold[left].mx].el) < 0)):
+                            if sp >= self._stack_cap:
+                                stack = self._grow(0, sp + 1)
+                            stack[sp] = left
+                            sp += 1
+                    n = h.right
+                else:
+                    n = h.left  # n and its whole right subtree start after key
+                continue
             if sp == 0:
                 return 0
             sp -= 1
             n = stack[sp]
+
+    cdef int _grow_hits(self) except -1:
+        """Double the buffer of hit nodes that ``_stab_lanes`` resolves to owners at its end."""
+        cdef Py_ssize_t ncap = self._hits_cap * 2 if self._hits_cap else 1024
+        cdef int* p = <int*>realloc(self._hits, ncap * sizeof(int))
+        if p == NULL:
+            raise MemoryError()
+        self._hits = p
+        self._hits_cap = ncap
+        return 0
+
+    cdef int _stab_lanes(self, PyObject* seq, Py_ssize_t nkeys, object out) except -1:
+        """``_stab_into`` for the bytes keys ``seq[0:nkeys]`` (a list), LANES keys at a time.
+
+        A descent is a chain of dependent loads; one key alone leaves the memory system idle while each
+        node arrives. So each lane runs one key's descent one node per turn, prefetching the node it will
+        read on its next turn, and the lanes take turns: while one lane's node is on its way, the others
+        work. A lane reads no child it will not visit (its left subtree is pushed unexamined and pruned
+        when popped), and hits are recorded as node indices and resolved to owners at the end, so a turn
+        touches only the hot record it prefetched. The tests are those of ``_stab_into``, one node at a
+        time, so every key finds exactly the owners ``_stab_into`` would. A lane whose stack fills up
+        restarts its key with ``_stab_into`` (owners found twice are one set element)."""
+        cdef Hot* hot = self._hot
+        cdef Cold* cold = self._cold
+        cdef int* lanes = self._lanes
+        cdef int ln[LANES]           # the node each lane reads next; -1 = pop; -2 = idle
+        cdef int lsp[LANES]
+        cdef uint64_t lkx[LANES]
+        cdef const char* lkp[LANES]
+        cdef Py_ssize_t lkl[LANES]
+        cdef Py_ssize_t next_key = 0, nh = 0, i
+        cdef int active = 0, l, n, m, left, root = self._root
+        cdef const Hot* h
+        cdef uint64_t kx
+        cdef const char* kp
+        cdef Py_ssize_t kl
+        cdef PyObject* k
+        if lanes == NULL:
+            lanes = <int*>realloc(NULL, LANES * LANE_STACK * sizeof(int))
+            if lanes == NULL:
+                raise MemoryError()
+            self._lanes = lanes
+        for l in range(LANES):
+            ln[l] = -1
+            lsp[l] = 0
+        active = LANES
+        while active > 0:
+            for l in range(LANES):
+                n = ln[l]
+                if n == -2:
+                    continue
+                kx = lkx[l]
+                kp = lkp[l]
+                kl = lkl[l]
+                # One turn: pops and prunes go on (popped nodes were prefetched when pushed); the turn
+                # ends when the lane steps to a child, which it prefetches for its next turn.
+                while True:
+                    if n < 0:
+                        if lsp[l] > 0:
+                            lsp[l] -= 1
+                            n = lanes[l * LANE_STACK + lsp[l]]
+                        elif next_key == nkeys:
+                            ln[l] = -2
+                            active -= 1
+                            break
+                        else:
+                            k = _LIST_ITEM(seq, next_key)
+                            next_key += 1
+                            kp = lkp[l] = _BYTES_STR(k)
+                            kl = lkl[l] = _BYTES_LEN(k)
+                            kx = lkx[l] = self._key_prefix(kp, kl)
+                            n = root
+                    h = &hot[n]
+                    # Prune: every interval below n ends at or before the key.
+                    if kx > h.mpfx:
+                        n = -1
+                        continue
+                    if kx == h.mpfx:
+                        m = cold[n].mx
+                        if cold[m].end != NULL and _cmp_raw(kp, kl, cold[m].ep, cold[m].el) >= 0:
+                            n = -1
+                            continue
+                    # start <= key?
+                    if h.spfx < kx or (h.spfx == kx and _cmp_raw(cold[n].sp, cold[n].sl, kp, kl) <= 0):
+                        if kx < h.epfx or (kx == h.epfx and (
+                                cold[n].end == NULL or _cmp_raw(kp, kl, cold[n].ep, cold[n].el) < 0)):
+                            if nh == self._hits_cap:
+                                self._grow_hits()
+                            self._hits[nh] = n
+                            nh += 1
+                        left = h.left
+                        if left >= 0:
+                            if lsp[l] == LANE_STACK:  # rare: this key again alone, then the next one
+                                self._stab_into(kp, kl, out)
+                                lsp[l] = 0
+                                n = -1
+                                continue
+                            IM_PREFETCH(&hot[left])
+                            lanes[l * LANE_STACK + lsp[l]] = left
+                            lsp[l] += 1
+                        n = h.right
+                    else:
+                        n = h.left  # n and its whole right subtree start after key
+                    if n >= 0:
+                        IM_PREFETCH(&hot[n])
+                        ln[l] = n
+                        break
+        for i in range(nh):
+            if i + 8 < nh:
+                IM_PREFETCH(&cold[self._hits[i + 8]])
+            PySet_Add(out, <object>cold[self._hits[i]].owner_obj)
+        return 0
 
     def stab(self, key):
         """Owners having some interval that contains *key* (a fresh set).
@@ -551,13 +817,16 @@ cdef class IntervalMap:
         self._grow(0, 64)
         if type(keys) is list:
             seq = <PyObject*>keys
-            pos = 0
-            while pos < _LIST_LEN(seq):
+            # Checked before any stab: the result is a set or this error either way, as in the reference.
+            for pos in range(_LIST_LEN(seq)):
                 k = _LIST_ITEM(seq, pos)
                 if not _BYTES_CHECK(k):
                     raise TypeError(f"'<' not supported between instances of '{type(<object>k).__name__}' and 'bytes'")
+            if _LIST_LEN(seq) == 1:
+                k = _LIST_ITEM(seq, 0)
                 self._stab_into(_BYTES_STR(k), _BYTES_LEN(k), out)
-                pos += 1
+            elif _LIST_LEN(seq) > 1:
+                self._stab_lanes(seq, _LIST_LEN(seq), out)
             return out
         for key in keys:
             # The iterator may run Python code (even mutate this map); nothing C-side is held across it.
@@ -587,19 +856,21 @@ cdef class IntervalMap:
         while stack:
             n = stack.pop()
             out.append(n)
-            if self._nodes[<int>n].right >= 0:
-                stack.append(self._nodes[<int>n].right)
-            if self._nodes[<int>n].left >= 0:
-                stack.append(self._nodes[<int>n].left)
+            if self._hot[<int>n].right >= 0:
+                stack.append(self._hot[<int>n].right)
+            if self._hot[<int>n].left >= 0:
+                stack.append(self._hot[<int>n].left)
         return out
 
     cdef object _end_of(self, int i):
-        return None if self._nodes[i].end == NULL else <object>self._nodes[i].end
+        return None if self._cold[i].end == NULL else <object>self._cold[i].end
 
     def check_invariants(self):
         """Assert BST order, heap order, max-end annotations, non-emptiness and the owner index. O(n)."""
-        cdef Node* nodes = self._nodes
+        cdef Hot* hot = self._hot
+        cdef Cold* cold = self._cold
         cdef int n, c, i
+        cdef Py_ssize_t L = self._plen
         pre = self._preorder()
         if len(pre) != self._size:
             raise AssertionError(f"tree holds {len(pre)} nodes, size says {self._size}")
@@ -611,52 +882,61 @@ cdef class IntervalMap:
         while stack or cur >= 0:
             while cur >= 0:
                 stack.append(cur)
-                cur = nodes[<int>cur].left
+                cur = hot[<int>cur].left
             n = stack.pop()
             rank[n] = len(inorder)
             inorder.append(n)
-            cur = nodes[n].right
+            cur = hot[n].right
         if len(inorder) != self._size:
             raise AssertionError("in-order walk disagrees with size")
+        if self._size and (self._pfx is None or len(self._pfx) != L):
+            raise AssertionError(f"shared prefix {self._pfx!r} disagrees with its length {L}")
         lo_rank = {}
         hi_rank = {}
         for n in reversed(pre):
-            if nodes[n].start == NULL or nodes[n].owner_obj == NULL:
+            if cold[n].start == NULL or cold[n].owner_obj == NULL:
                 raise AssertionError(f"free slot {n} linked into the tree")
-            s = <object>nodes[n].start
+            s = <object>cold[n].start
             e = self._end_of(n)
             if not (e is None or s < e):
                 raise AssertionError(f"empty interval stored: {s!r}..{e!r}")
-            if nodes[n].sp != _BYTES_STR(nodes[n].start) or nodes[n].sl != _BYTES_LEN(nodes[n].start) \
-                    or nodes[n].spfx != _prefix(nodes[n].sp, nodes[n].sl):
+            if cold[n].sp != _BYTES_STR(cold[n].start) or cold[n].sl != _BYTES_LEN(cold[n].start):
                 raise AssertionError(f"node {n}: cached start view is stale")
-            if e is not None and (nodes[n].ep != _BYTES_STR(nodes[n].end) or nodes[n].el != _BYTES_LEN(nodes[n].end)):
+            if e is not None and (cold[n].ep != _BYTES_STR(cold[n].end) or cold[n].el != _BYTES_LEN(cold[n].end)):
                 raise AssertionError(f"node {n}: cached end view is stale")
-            if nodes[n].owner != <long long>(<object>nodes[n].owner_obj):
+            if not s.startswith(self._pfx) or (e is not None and not e.startswith(self._pfx)):
+                raise AssertionError(f"node {n}: a bound does not start with the shared prefix {self._pfx!r}")
+            if hot[n].spfx != _prefix(cold[n].sp + L, cold[n].sl - L):
+                raise AssertionError(f"node {n}: start prefix is stale")
+            if hot[n].epfx != (TOP if e is None else _prefix(cold[n].ep + L, cold[n].el - L)):
+                raise AssertionError(f"node {n}: end prefix is stale")
+            if cold[n].owner != <long long>(<object>cold[n].owner_obj):
                 raise AssertionError(f"node {n}: owner cache is stale")
             want = e
             lo = hi = rank[n]
-            for c in (nodes[n].left, nodes[n].right):
+            for c in (hot[n].left, hot[n].right):
                 if c < 0:
                     continue
-                if not nodes[c].prio <= nodes[n].prio:
+                if not cold[c].prio <= cold[n].prio:
                     raise AssertionError("heap order violated")
-                cm = self._end_of(nodes[c].mx)
+                cm = self._end_of(cold[c].mx)
                 if want is not None and (cm is None or cm > want):
                     want = cm
                 lo = min(lo, lo_rank[c])
                 hi = max(hi, hi_rank[c])
             lo_rank[n] = lo
             hi_rank[n] = hi
-            m = nodes[n].mx
-            if not (0 <= m < self._used) or nodes[m].start == NULL or m not in rank \
+            m = cold[n].mx
+            if not (0 <= m < self._used) or cold[m].start == NULL or m not in rank \
                     or not (lo <= rank[m] <= hi):
                 raise AssertionError(f"max_end of node {n} points outside its subtree")
             if self._end_of(m) != want:
                 raise AssertionError(f"max_end {self._end_of(m)!r} != subtree max {want!r}")
+            if hot[n].mpfx != hot[<int>m].epfx:
+                raise AssertionError(f"node {n}: max-end prefix is stale")
         # BST order: in-order keys strictly increase.
         for i in range(1, len(inorder)):
-            if not _before(&nodes[<int>inorder[i - 1]], &nodes[<int>inorder[i]]):
+            if not _before(hot, cold, <int>inorder[i - 1], <int>inorder[i]):
                 raise AssertionError("in-order keys not strictly increasing")
         # Owner index: exactly the tree's nodes, grouped by owner.
         in_tree = set(pre)
@@ -665,8 +945,8 @@ cdef class IntervalMap:
             if not lst:
                 raise AssertionError(f"owner {owner} has an empty node list")
             for n in lst:
-                if <object>nodes[n].owner_obj != owner:
-                    raise AssertionError(f"node of owner {<object>nodes[n].owner_obj} filed under {owner}")
+                if <object>cold[n].owner_obj != owner:
+                    raise AssertionError(f"node of owner {<object>cold[n].owner_obj} filed under {owner}")
                 if n not in in_tree:
                     raise AssertionError(f"owner {owner} lists a node not in the tree")
             total += len(lst)
@@ -679,11 +959,11 @@ cdef class IntervalMap:
         f = self._free
         seen = set()
         while f >= 0:
-            if f in seen or nodes[<int>f].start != NULL or f in in_tree:
+            if f in seen or cold[<int>f].start != NULL or f in in_tree:
                 raise AssertionError(f"free list corrupt at slot {f}")
             seen.add(f)
             free_count += 1
-            f = nodes[<int>f].left
+            f = hot[<int>f].left
         if free_count + self._size != self._used:
             raise AssertionError(f"arena leak: {self._used} slots, {self._size} live, {free_count} free")
 
@@ -696,14 +976,14 @@ cdef class IntervalMap:
             n, d = stack.pop()
             if d > depth:
                 depth = d
-            if self._nodes[<int>n].left >= 0:
-                stack.append((self._nodes[<int>n].left, d + 1))
-            if self._nodes[<int>n].right >= 0:
-                stack.append((self._nodes[<int>n].right, d + 1))
+            if self._hot[<int>n].left >= 0:
+                stack.append((self._hot[<int>n].left, d + 1))
+            if self._hot[<int>n].right >= 0:
+                stack.append((self._hot[<int>n].right, d + 1))
         return {
             "size": self._size,
             "depth": depth,
-            "root_max_end": None if self._root < 0 else self._end_of(self._nodes[self._root].mx),
-            "owners": {o: [(<object>self._nodes[<int>i].start, self._end_of(i)) for i in ns]
+            "root_max_end": None if self._root < 0 else self._end_of(self._cold[self._root].mx),
+            "owners": {o: [(<object>self._cold[<int>i].start, self._end_of(i)) for i in ns]
                        for o, ns in sorted(self._by_owner.items())},
         }

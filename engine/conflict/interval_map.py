@@ -34,7 +34,9 @@ from typing import Any, Iterable
 
 from engine.model.types import Interval
 
-ABI = "interval_map/1"
+#: Shared with the twin; bumped whenever the semantics or the twin's memory layout change, so a stale build is
+#: refused (2: the twin's hot/cold node arenas with in-node prefixes).
+ABI = "interval_map/2"
 
 __all__ = ["ABI", "IntervalMap"]
 

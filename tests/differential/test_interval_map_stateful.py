@@ -26,13 +26,26 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from engine._impl import implementations
 from engine.model.types import Interval
 from engine.testing.models.conflict import IntervalMapModel
-from tests.differential.test_interval_set_stateful import key_lists, probe_keys, small_intervals, small_keys
+from tests.differential.test_interval_set_stateful import (LONG_PREFIXES, _prefixed, key_lists, probe_keys,
+                                                            small_intervals, small_keys)
 
 owners_st = st.integers(0, 5)
 
 #: Above this many stored intervals the per-step all-boundaries stab check is skipped (the linear model
 #: makes it quadratic); the stab rules still compare every query they make.
 FULL_PROBE_LIMIT = 80
+
+
+def prefix_successors(intervals: list[Interval]) -> list[bytes]:
+    """For every proper prefix ``b[:i]`` of every bound, the smallest key above all keys starting with
+    ``b[:i + 1]``: keys just past a shared prefix, where a twin comparing after that prefix must switch."""
+    out: set[bytes] = set()
+    for iv in intervals:
+        for b in (iv.start, iv.end):
+            for i in range(len(b or b"")):
+                if b[i] < 0xFF:
+                    out.add(b[:i] + bytes([b[i] + 1]))
+    return sorted(out)
 
 
 def make_interval_map_machine(impl: Callable[..., Any]) -> type[RuleBasedStateMachine]:
@@ -54,6 +67,14 @@ def make_interval_map_machine(impl: Callable[..., Any]) -> type[RuleBasedStateMa
             for iv in ivs:
                 self.subject.insert(owner, iv)
                 self.model.insert(owner, iv)
+
+        @rule(owner=owners_st, p=st.sampled_from(LONG_PREFIXES), ivs=st.lists(small_intervals, min_size=1, max_size=4))
+        def insert_under_prefix(self, owner: int, p: bytes, ivs: list[Interval]) -> None:
+            """Intervals under one long prefix, as an index's keys share their tags: the map's shared prefix
+            gets long, and the probes of ``stab_agrees_on_every_boundary`` include keys just above it."""
+            for iv in ivs:
+                self.subject.insert(owner, _prefixed(p, iv))
+                self.model.insert(owner, _prefixed(p, iv))
 
         @rule(owner=owners_st)
         def remove_owner(self, owner: int) -> None:
@@ -94,8 +115,13 @@ def make_interval_map_machine(impl: Callable[..., Any]) -> type[RuleBasedStateMa
         def stab_agrees_on_every_boundary(self) -> None:
             if len(self.model) > FULL_PROBE_LIMIT:
                 return
-            for k in probe_keys([iv for _, iv in self.model.items]):
+            ivs = [iv for _, iv in self.model.items]
+            probes = sorted(set(probe_keys(ivs)) | set(prefix_successors(ivs)))
+            for k in probes:
                 assert self.subject.stab(k) == self.model.stab(k), k
+            # stab_many of two keys (the twin's interleaved path) on every neighbouring pair of probes.
+            for a, b in zip(probes, probes[1:]):
+                assert self.subject.stab_many([a, b]) == self.model.stab(a) | self.model.stab(b), (a, b)
 
     IntervalMapMachine.__name__ = IntervalMapMachine.__qualname__ = (
         f"IntervalMapMachine[{getattr(impl, '__name__', impl)}]"
@@ -196,7 +222,6 @@ def test_edges(impl: Any) -> None:
 
 # ---- twin against twin, and long shared prefixes -------------------------------------------------
 
-from tests.differential.test_interval_set_stateful import LONG_PREFIXES, _prefixed  # noqa: E402
 
 
 @given(seed=st.integers(0, 2**32 - 1),

@@ -29,6 +29,7 @@ KERNELS: dict[str, str] = {
     "interval_map": "engine.conflict.interval_map",
     "mvcc": "engine.index.mvcc_kernel",
     "mvcc_lmdb": "engine.index.mvcc_lmdb_kernel",
+    "write_window": "engine.log.written_keys",
 }
 
 MODES = ("auto", "py", "cy")

@@ -37,7 +37,7 @@ cdef extern from "Python.h":
     PyObject* _TUPLE_ITEM "PyTuple_GET_ITEM" (PyObject*, Py_ssize_t)
     Py_ssize_t _TUPLE_LEN "PyTuple_GET_SIZE" (PyObject*)
 
-ABI = "interval_set/1"
+ABI = "interval_set/2"
 
 __all__ = ["ABI", "IntervalSet"]
 
@@ -352,6 +352,12 @@ cdef class IntervalSet:
         if j < n:
             return e is None or _cmp(_LIST_ITEM(<PyObject*>starts, j), <PyObject*>e) < 0
         return False
+
+    def bounds(self):
+        """The canonical intervals as the set's own parallel lists ``(starts, ends)`` (an end of None is
+        unbounded), for kernels that walk the intervals without building ``Interval`` objects (the write
+        window). Read-only views: never mutate them. Runtime: O(1)."""
+        return self._starts, self._ends
 
     def intervals(self):
         """The canonical merged intervals, ascending (a fresh list). Runtime: O(n)."""

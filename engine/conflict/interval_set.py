@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 
 from engine.model.types import Interval
 
-ABI = "interval_set/1"
+ABI = "interval_set/2"
 
 __all__ = ["ABI", "IntervalSet"]
 
@@ -156,6 +156,12 @@ class IntervalSet:
         if j < len(starts):
             return e is None or starts[j] < e
         return False
+
+    def bounds(self) -> tuple[list[bytes], list[bytes | None]]:
+        """The canonical intervals as the set's own parallel lists ``(starts, ends)`` (an end of None is
+        unbounded), for kernels that walk the intervals without building ``Interval`` objects (the write
+        window). Read-only views: never mutate them. Runtime: O(1)."""
+        return self._starts, self._ends
 
     def intervals(self) -> list[Interval]:
         """The canonical merged intervals, ascending (a fresh list). Runtime: O(n)."""

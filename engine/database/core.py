@@ -117,7 +117,7 @@ class Database:
         self._catalogs: CatalogHistory = self._indexes.recover()
 
         latest = Timestamp(self._index_store.applied_ts())
-        self._window = WriteWindow(purged_ts=latest)
+        self._window = WriteWindow(purged_ts=latest, kernel=self.kernels["write_window"][1])
         self._subs = SubscriptionManager(
             window=self._window, run_query=self._run_query_for_subscription,
             make_interval_map=self._interval_map_cls, results_equal=_results_equal,

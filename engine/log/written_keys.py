@@ -239,9 +239,12 @@ class WrittenKeys:
     def find(self, start: bytes, end: bytes | None, from_ts: int, to_ts: int) -> tuple[bytes, int, str] | None:
         """The leftmost entry ``(key, ts, document_id)`` with ``start <= key < end`` (*end* None: unbounded)
         and ``from_ts < ts <= to_ts``: the smallest such key, and of its writes the earliest; None if none.
+        Raises ValueError if *from_ts* or *to_ts* is negative.
 
         Runtime: O(log w) expected, plus one root-to-leaf path per entry newer than *to_ts* in the interval.
         """
+        if from_ts < 0 or to_ts < 0:
+            raise ValueError(f"timestamps must be non-negative, got ({from_ts}, {to_ts}]")
         hit = _leftmost(self._root, start, end, from_ts, to_ts)
         return None if hit is None else (hit.key, hit.ts, hit.doc)
 
@@ -249,10 +252,15 @@ class WrittenKeys:
                        to_ts: int) -> tuple[bytes, int, str] | None:
         """``find`` over the intervals ``[starts[i], ends[i])`` in order (the OCC hot call, fed an interval
         set's ``bounds()``): the first interval's leftmost qualifying entry, or None if no interval has one.
-        For ascending disjoint intervals that is the smallest qualifying key of all of them.
+        For ascending disjoint intervals that is the smallest qualifying key of all of them. Raises
+        ValueError if *from_ts* or *to_ts* is negative, or if *starts* and *ends* differ in length.
 
         Runtime: O(1) when no entry is newer than *from_ts*; else O(len(starts) · log w) expected.
         """
+        if from_ts < 0 or to_ts < 0:
+            raise ValueError(f"timestamps must be non-negative, got ({from_ts}, {to_ts}]")
+        if len(starts) != len(ends):
+            raise ValueError(f"{len(starts)} interval starts but {len(ends)} ends")
         root = self._root
         if root is None or root.max_ts <= from_ts:
             return None

@@ -1,7 +1,9 @@
 """The serializability and subscription oracles must catch a committer that ignores read sets.
 
 Each mutant plugs a deliberately broken interval set into a real database (FoundationDB's "resolver
-bug" idea): if the oracle still passes, it has no teeth and this test fails.
+bug" idea): if the oracle still passes, it has no teeth and this test fails. The write window reads a read
+set through ``bounds()`` (its intervals as parallel lists), so that is where the conflict-check mutants
+break it.
 """
 from __future__ import annotations
 
@@ -20,22 +22,25 @@ MUTANT_SETTINGS = settings(max_examples=300, derandomize=True, database=None, de
 
 
 class IgnoresReadsSometimes(IntervalSet):
-    """Reports "no conflict" for about half of its checks. The coin is a hash of the written keys, not a
-    shared random generator, so the outcome of a check never depends on how many ran before it (in this
-    test or another)."""
+    """Shows the write window no intervals for about half of the read sets. The coin is a hash of the set's
+    own interval starts, not a shared random generator, so the outcome of a check never depends on how many
+    ran before it (in this test or another)."""
 
-    def first_contained(self, keys):
-        if zlib.crc32(b"\x00".join(keys)) % 2:
-            return -1
-        return super().first_contained(keys)
+    def bounds(self):
+        starts, ends = super().bounds()
+        if zlib.crc32(b"\x00".join(starts)) % 2:
+            return [], []
+        return starts, ends
 
 
 class ExclusiveEndIsInclusive(IntervalSet):
     """Off by one at the end: a write exactly at a read interval's exclusive end counts as a conflict,
     and a point read's key is missed (the successor key is tested instead)."""
 
-    def first_contained(self, keys):
-        return super().first_contained([k + b"\x00" for k in keys])
+    def bounds(self):
+        # [s + 0x00, e + 0x00) holds exactly the keys k with s < k <= e
+        starts, ends = super().bounds()
+        return [s + b"\x00" for s in starts], [None if e is None else e + b"\x00" for e in ends]
 
 
 class ForgetsRangeReads(IntervalSet):

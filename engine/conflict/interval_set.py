@@ -1,11 +1,12 @@
 """IntervalSet: one transaction's reads on one index, as merged key intervals (reference kernel).
 
 Role: the OCC half of the overlap kernel. A transaction records every interval it read on an index into
-one ``IntervalSet``; the write window then asks ``first_contained(written_keys)`` to find the first write
-that falls inside the reads. Subscriptions keep their own structure (``interval_map``).
+one ``IntervalSet``; the write window then walks the merged intervals (``bounds()``) through its own
+per-index tree of written keys. ``first_contained(keys)`` answers the same question for a list of keys.
+Subscriptions keep their own structure (``interval_map``).
 
 Who may call it: ``engine.txn`` (through an injected factory, see ``engine.txn.read_set``), the write
-window (``first_contained``), tests and benchmarks. Nothing here holds timestamps or policy.
+window (``bounds``), tests and benchmarks. Nothing here holds timestamps or policy.
 
 Representation and invariants (checked by ``check_invariants``):
 - Two parallel lists ``_starts`` (bytes) and ``_ends`` (bytes, or None = unbounded above), so ``bisect``

@@ -138,6 +138,8 @@ def make_interval_set_machine(impl: Callable[..., Any]) -> type[RuleBasedStateMa
             assert got == want, (got, want)
             assert len(self.subject) == len(want)
             assert bool(self.subject) == (not self.model.is_empty())
+            starts, ends = self.subject.bounds()  # what the write window walks
+            assert [Interval(s, e) for s, e in zip(starts, ends)] == want and len(starts) == len(ends)
 
         @invariant()
         def membership_agrees_on_every_boundary(self) -> None:

@@ -16,16 +16,20 @@ Fallback = Literal["serialize", "fail"]
 class RetryPolicy:
     """How the mutation runner retries a mutation that lost an OCC race; recorded with results.
 
-    - ``optimistic_attempts``: attempts run optimistically (concurrently with other commits); Convex
-      makes 1 + 4 retries.
+    - ``optimistic_attempts``: attempts run optimistically (concurrently with other commits) before the
+      fallback; Convex makes 1 + 4 optimistic attempts and then gives up.
     - ``backoff_ms``: (first, cap) of the jittered exponential pause between optimistic attempts.
     - ``fallback``: after the optimistic attempts, "serialize" (default: a mutation cannot starve; the
       price is that other writers pause while it runs) or "fail" (``ConflictError``; for experiments that
       measure raw OCC abort rates).
     """
 
-    optimistic_attempts: int = 3
-    backoff_ms: tuple[float, float] = (0.5, 4.0)
+    # Measured on the 16-thread hot counter (lmdb, cy): 3 attempts with (0.5, 4) ms backoff -> ~1.4k/s,
+    # 2 with (0.1, 1) -> ~1.6k/s, 1 -> ~2.1k/s: under heavy contention optimistic retries are wasted work.
+    # Two keep one optimistic retry, which usually succeeds under light contention (a serialized attempt
+    # pauses every other writer).
+    optimistic_attempts: int = 2
+    backoff_ms: tuple[float, float] = (0.1, 1.0)
     fallback: Fallback = "serialize"
 
     def __post_init__(self) -> None:

@@ -18,11 +18,21 @@ Invariants:
   a snapshot ``<= latest_ts()`` and ``>= retention_watermark()`` (else ``TooOldError``).
 - User functions run outside every engine lock, except a mutation's serialized fallback attempt, which
   holds the committer by design (``engine.database.runner``).
+
+Storage layout of a data folder: ``<path>/log`` holds the durable log. When both strategies are LMDB
+(persistence "lmdb", index "lmdb-btree": the default) it is ONE LMDB environment
+(``engine.lmdb_env.SharedLmdbEnv``) holding the indexes too, and the committer writes each commit batch's
+log records and index writes in one write transaction (``combined_write``). Otherwise the index store, if
+file-backed, lives in ``<path>/indexes``. A folder written by an older version with both strategies LMDB
+has its indexes in ``<path>/indexes``: they are derived state, so open deletes that directory and rebuilds
+the indexes from the log into the shared environment (once; O(log); a crash midway resumes at the next
+open from the rebuilt part's ``applied_ts``).
 """
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -39,10 +49,11 @@ from engine.database.records import LogEntry, MutationOutcome, Stats, Version, V
 from engine.database.recovery import IndexMaintainer, check_document_format
 from engine.database.runner import MutationRunner
 from engine.documents import DocumentKeys
-from engine.model.errors import DatabaseClosedError, InvalidIdError, RippleError, TooOldError
+from engine.model.errors import DatabaseClosedError, InvalidIdError, PersistenceError, RippleError, TooOldError
 from engine.hooks import NO_HOOKS, Hooks
 from engine.index.base import IndexConfig
 from engine.index.registry import INDEX_KERNELS, open_index_store
+from engine.lmdb_env import SharedLmdbEnv
 from engine.log.write_window import WindowCommit, WriteWindow
 from engine.persistence.base import PersistenceConfig
 from engine.persistence.registry import open_persistence
@@ -85,14 +96,32 @@ class Database:
             raise ValueError(f"persistence {config.persistence!r} needs a path (or use persistence='memory')")
         if path is not None:
             os.makedirs(path, exist_ok=True)
-        self._persistence = open_persistence(config.persistence, PersistenceConfig(
-            path=os.path.join(path, "log") if path else None, durability=config.durability, map_size=config.map_size,
-            options=config.resolved_persistence_options()),
-            codec=self.kernels["record"][1])
+        log_path = os.path.join(path, "log") if path else None
+        persistence_options = config.resolved_persistence_options()
+        #: The one LMDB environment of the log and the indexes when both strategies are LMDB, else None.
+        self._shared_env: SharedLmdbEnv | None = None
+        if log_path is not None and config.persistence == "lmdb" and config.resolved_index() == "lmdb-btree":
+            readers = max(persistence_options.max_readers, config.resolved_index_options().max_readers)
+            try:
+                self._shared_env = SharedLmdbEnv(log_path, map_size=config.map_size, max_readers=readers,
+                                                 durable=config.durability == "full")
+            except Exception as exc:  # lmdb.Error, OSError
+                raise PersistenceError(f"cannot open LMDB environment at {log_path!r}: {exc}") from exc
+        try:
+            self._persistence = open_persistence(config.persistence, PersistenceConfig(
+                path=log_path, durability=config.durability, map_size=config.map_size,
+                options=persistence_options),
+                codec=self.kernels["record"][1], shared_env=self._shared_env)
+        except BaseException:
+            if self._shared_env is not None:
+                self._shared_env.close()
+            raise
         try:
             self._open_rest()
         except BaseException:
             self._persistence.close()
+            if self._shared_env is not None:
+                self._shared_env.close()
             raise
 
     def _open_rest(self) -> None:
@@ -108,10 +137,30 @@ class Database:
         self._idgen = ids.IdGenerator(random.Random(f"ids:{config.seed}:{self._persistence.max_ts()}"))
 
         index_name = config.resolved_index()
+        index_path = os.path.join(path, "indexes") if path else None
+        if self._shared_env is not None:
+            assert index_path is not None
+            if os.path.isdir(index_path):
+                # The two-environment layout of older versions: its indexes are derived from the log, so
+                # drop them and let recovery rebuild them in the shared environment (see the docstring).
+                shutil.rmtree(index_path)
+            index_path = self._shared_env.path
         self._index_store = open_index_store(index_name, IndexConfig(
-            path=os.path.join(path, "indexes") if path else None, durability="none", map_size=config.map_size,
+            path=index_path, durability="none", map_size=config.map_size,
             options=config.resolved_index_options()),
-            kernel=self.kernels[INDEX_KERNELS[index_name]][1])
+            kernel=self.kernels[INDEX_KERNELS[index_name]][1], shared_env=self._shared_env)
+        try:
+            self._open_derived()
+        except BaseException:
+            self._index_store.close()
+            raise
+
+    def _combined_write(self, records: list, commits: list) -> None:
+        """The committer's one-transaction write (shared environment): log records and index writes."""
+        self._persistence.append_staged(records, self._index_store.stage_batch(commits))
+
+    def _open_derived(self) -> None:
+        config = self.config
         self._views: dict[int, Any] = {}
         self._indexes = IndexMaintainer(self._persistence, self._index_store, self.keys)
         self._catalogs: CatalogHistory = self._indexes.recover()
@@ -127,7 +176,8 @@ class Database:
             window=self._window, catalogs=self._catalogs, prepare_indexes=self._prepare_indexes,
             publish=self._on_publish, published_ts=latest,
             config=CommitterConfig(config.group_commit_max_batch, config.group_commit_max_delay_ms / 1000.0),
-            hooks=self._hooks, sleep=self._sleep, keys=self.keys)
+            hooks=self._hooks, sleep=self._sleep, keys=self.keys,
+            combined_write=self._combined_write if self._shared_env is not None else None)
         self._txn_context = TxnContext(keys=self.keys, index_view=self.index_view, new_id=self._new_id,
                                        physical_ms=self._physical, make_interval_set=self.make_interval_set)
         self._runner = MutationRunner(policy=config.retry, begin=self.begin, committer=self._committer,
@@ -434,8 +484,12 @@ class Database:
             try:
                 self._persistence.bump_max_ts(self.clock.last())
             finally:
-                self._index_store.close()
-                self._persistence.close()
+                try:
+                    self._index_store.close()
+                    self._persistence.close()
+                finally:
+                    if self._shared_env is not None:
+                        self._shared_env.close()
 
     def __enter__(self) -> "Database":
         return self

@@ -41,6 +41,14 @@ store is safe against *process* crashes; after an OS crash or power loss the las
 (LMDB stays consistent) and the database rebuilds derived state from its log. Each ``apply_batch`` is one
 write transaction, including the ``applied_ts`` update, so the indexes and ``applied_ts`` never disagree.
 
+Shared environment (``shared_env``, an ``engine.lmdb_env.SharedLmdbEnv``): when the persistence is LMDB
+too, the database hands both stores one environment. The two sub-databases are then named
+``ix.versions`` and ``ix.meta`` (the log owns ``log``, ``globals`` and ``meta``), every write transaction
+here runs under the environment's ``lock`` (which replaces this store's own write lock), the
+environment's durability (the log's) applies to this store's own transactions, and ``stage_batch`` gives
+the log's append a callable that writes a batch's index writes into the append's transaction (a nested
+transaction on ``ix.versions``): log records, index writes and ``applied_ts`` commit together.
+
 Reads: each ``get``/``scan_batch``/``versions`` call opens its own read transaction (``buffers=False``,
 so returned bytes outlive it). No read transaction is held across a ``scan`` batch boundary: a long-lived
 reader would pin old pages and grow the file; ``scan_by_batches`` re-seeks instead, and MVCC visibility
@@ -55,6 +63,7 @@ from typing import Any, Iterator, Sequence
 
 import lmdb
 
+from engine.lmdb_env import SharedLmdbEnv
 from engine.model.errors import DatabaseClosedError, PersistenceError
 from engine.index.base import (MAX_INDEX_ID, MAX_KEY_BYTES, SCAN_BATCH, CommitIndexWrites, IndexConfig,
                                check_index_id, scan_by_batches)
@@ -230,8 +239,8 @@ class LmdbBTreeStore:
     #: Contents survive ``close`` and reopen at the same path.
     persistent = True
 
-    def __init__(self, config: IndexConfig, *, kernel: Any = None) -> None:
-        if not config.path:
+    def __init__(self, config: IndexConfig, *, kernel: Any = None, shared_env: SharedLmdbEnv | None = None) -> None:
+        if not config.path and shared_env is None:
             raise ValueError("the lmdb-btree index strategy needs IndexConfig.path (a directory for its LMDB files)")
         if config.durability not in ("full", "none"):
             raise ValueError(f"durability must be 'full' or 'none', got {config.durability!r}")
@@ -244,20 +253,28 @@ class LmdbBTreeStore:
         self.options = options
         self._format = kernel.FORMAT
         self.config = config
-        os.makedirs(config.path, exist_ok=True)
-        full = config.durability == "full"
-        self._env = lmdb.open(config.path, map_size=config.map_size, max_dbs=4, subdir=True,
-                              sync=full, metasync=full, max_readers=options.max_readers)
+        #: The environment shared with the LMDB persistence, or None when this store owns its own.
+        self.shared_env = shared_env
+        if shared_env is not None:
+            self._env = shared_env.env
+            self._write_lock: Any = shared_env.lock
+            names = (b"ix.versions", b"ix.meta")
+        else:
+            os.makedirs(config.path, exist_ok=True)
+            full = config.durability == "full"
+            self._env = lmdb.open(config.path, map_size=config.map_size, max_dbs=4, subdir=True,
+                                  sync=full, metasync=full, max_readers=options.max_readers)
+            self._write_lock = threading.RLock()
+            names = (b"versions", b"meta")
         self._gc_chunk = options.gc_chunk
         self._skip_limit = options.skip_limit
         self._closed = False
-        self._write_lock = threading.Lock()
         # The whole key must fit LMDB's limit, framing included; never more than the cross-strategy bound.
         self._max_key = min(MAX_KEY_BYTES, self._env.max_key_size() - FRAMING)
         try:
-            self._versions_db = self._env.open_db(b"versions")
-            self._meta_db = self._env.open_db(b"meta")
-            with self._env.begin(write=True, db=self._meta_db) as txn:
+            self._versions_db = self._env.open_db(names[0])
+            self._meta_db = self._env.open_db(names[1])
+            with self._write_lock, self._env.begin(write=True, db=self._meta_db) as txn:
                 fmt = txn.get(_META_FORMAT)
                 if fmt is None:
                     txn.put(_META_FORMAT, self._format)
@@ -272,13 +289,18 @@ class LmdbBTreeStore:
                     self._ids.add(_U32.unpack(cur.key()[len(_META_INDEX):])[0])
                     ok = cur.next()
         except BaseException:
-            self._env.close()
+            self._release_env()
             raise
         self._handles: dict[int, LmdbBTreeIndex] = {}
 
     def _check_open(self) -> None:
         if self._closed:
             raise DatabaseClosedError("index store is closed")
+
+    def _release_env(self) -> None:
+        # A shared environment belongs to whoever opened it (the database), which closes it.
+        if self.shared_env is None:
+            self._env.close()
 
     def open_index(self, index_id: int) -> LmdbBTreeIndex:
         """The index with this id, created empty if it does not exist (one write transaction then).
@@ -335,20 +357,55 @@ class LmdbBTreeStore:
             self.kernel.validate_batch(commits, self._applied_ts, self._max_key)
             if not commits:
                 return
-            put_writes = self.kernel.lmdb_put_writes
-            new_ids: set[int] = set()
             with self._env.begin(write=True, db=self._versions_db) as txn:
-                for ts, by_index in commits:
-                    for index_id, writes in by_index.items():
-                        prefix = _U32.pack(index_id)
-                        if index_id not in self._ids and index_id not in new_ids:
-                            txn.put(_META_INDEX + prefix, b"", db=self._meta_db)
-                            new_ids.add(index_id)
-                        put_writes(txn, prefix, ts, writes)
-                last = commits[-1][0]
-                txn.put(_META_APPLIED, _U64.pack(last), db=self._meta_db)
-            # Caches change only after the transaction committed. The id set is replaced, never mutated,
-            # so concurrent readers of index_ids() iterate a stable set without taking the lock.
+                new_ids = self._put_batch(txn, commits)
+            self._committed(commits[-1][0], new_ids)
+
+    def stage_batch(self, commits: Sequence[CommitIndexWrites]) -> Any:
+        """``apply_batch`` as a stage of the shared environment's log append (``LmdbPersistence.append_staged``).
+
+        Returns ``stage(txn)``: run by the append inside its write transaction (which holds the shared
+        ``lock``), it validates like ``apply_batch`` (raising, so the whole transaction aborts and nothing
+        is written, log records included), writes the commits' versions and ``applied_ts`` in a nested
+        transaction on ``ix.versions``, and returns the callback that updates this store's caches once
+        the outer transaction committed. *commits* must not be empty. ValueError without a shared
+        environment. Cost: O(w·log n) for w writes, inside the one commit.
+        """
+        if self.shared_env is None:
+            raise ValueError("stage_batch needs a shared LMDB environment (engine.lmdb_env.SharedLmdbEnv)")
+        if not commits:
+            raise ValueError("stage_batch needs at least one commit")
+
+        def stage(txn: lmdb.Transaction) -> Any:
+            with self._write_lock:
+                self._check_open()
+                self.kernel.validate_batch(commits, self._applied_ts, self._max_key)
+                with self._env.begin(write=True, parent=txn, db=self._versions_db) as child:
+                    new_ids = self._put_batch(child, commits)
+            return lambda: self._committed(commits[-1][0], new_ids)
+
+        return stage
+
+    def _put_batch(self, txn: lmdb.Transaction, commits: Sequence[CommitIndexWrites]) -> set[int]:
+        """Write validated *commits* into *txn* (default database: versions) with ``applied_ts``; returns
+        the ids of indexes first written here (their markers are written too)."""
+        put_writes = self.kernel.lmdb_put_writes
+        new_ids: set[int] = set()
+        ids = self._ids
+        for ts, by_index in commits:
+            for index_id, writes in by_index.items():
+                prefix = _U32.pack(index_id)
+                if index_id not in ids and index_id not in new_ids:
+                    txn.put(_META_INDEX + prefix, b"", db=self._meta_db)
+                    new_ids.add(index_id)
+                put_writes(txn, prefix, ts, writes)
+        txn.put(_META_APPLIED, _U64.pack(commits[-1][0]), db=self._meta_db)
+        return new_ids
+
+    def _committed(self, last: int, new_ids: set[int]) -> None:
+        # Caches change only after the transaction committed. The id set is replaced, never mutated,
+        # so concurrent readers of index_ids() iterate a stable set without taking the lock.
+        with self._write_lock:
             if new_ids:
                 self._ids = self._ids | new_ids
             self._applied_ts = last
@@ -490,8 +547,9 @@ class LmdbBTreeStore:
                 "indexes": {i: self.open_index(i).debug_state() for i in sorted(self._ids)}}
 
     def close(self) -> None:
-        """Close the LMDB environment; later calls raise ``DatabaseClosedError``. Idempotent."""
+        """Close the LMDB environment (a shared one is left to its owner); later calls raise ``DatabaseClosedError``.
+        Idempotent."""
         with self._write_lock:
             if not self._closed:
                 self._closed = True
-                self._env.close()
+                self._release_env()

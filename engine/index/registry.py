@@ -22,12 +22,12 @@ def _mem_btree(config: IndexConfig, kernel: Any = None) -> IndexStore:
     return MemBTreeStore(config, kernel=kernel)
 
 
-def _lmdb_btree(config: IndexConfig, kernel: Any = None) -> IndexStore:
-    if not config.path:
+def _lmdb_btree(config: IndexConfig, kernel: Any = None, shared_env: Any = None) -> IndexStore:
+    if not config.path and shared_env is None:
         raise ValueError("index strategy 'lmdb-btree' needs IndexConfig.path: the directory of its LMDB environment")
     from engine.index.lmdb_btree import LmdbBTreeStore
 
-    return LmdbBTreeStore(config, kernel=kernel)
+    return LmdbBTreeStore(config, kernel=kernel, shared_env=shared_env)
 
 
 #: strategy name -> the kernel (``engine._impl.KERNELS``) that runs its hot loops; the database passes the
@@ -45,8 +45,12 @@ INDEX_STRATEGIES: dict[str, Callable[..., IndexStore]] = {
 }
 
 
-def open_index_store(name: str, config: IndexConfig | None = None, kernel: Any = None) -> IndexStore:
+def open_index_store(name: str, config: IndexConfig | None = None, kernel: Any = None,
+                     shared_env: Any = None) -> IndexStore:
     """Open the index strategy *name* with *config* (default ``IndexConfig()``).
+
+    *shared_env*: an ``engine.lmdb_env.SharedLmdbEnv`` to keep the indexes in, shared with the "lmdb"
+    persistence (strategy "lmdb-btree" only; ValueError for another).
 
     *kernel* is the module implementing the strategy's kernel (``INDEX_KERNELS[name]`` resolved through
     ``engine._impl``: the reference or its Cython twin); None means the pure-Python reference.
@@ -62,4 +66,8 @@ def open_index_store(name: str, config: IndexConfig | None = None, kernel: Any =
     cls = INDEX_OPTIONS[name]
     if config.options is not None and type(config.options) is not cls:
         raise ValueError(f"index strategy {name!r} takes {cls.__name__} options, got {type(config.options).__name__}")
+    if shared_env is not None:
+        if name != "lmdb-btree":
+            raise ValueError(f"index strategy {name!r} cannot use a shared LMDB environment")
+        return factory(config, kernel, shared_env)
     return factory(config, kernel)

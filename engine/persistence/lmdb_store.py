@@ -31,14 +31,23 @@ Chunking cannot tear a batch: see ``snapshot_stop`` in ``memory``.
 
 Opening the same environment twice in one process is refused (py-lmdb raises; LMDB's fcntl locks are
 per process, so a second handle would silently share and then release the first one's locks).
+
+Shared environment (``shared_env``, an ``engine.lmdb_env.SharedLmdbEnv``): when the database wires one
+environment into both this store and the ``lmdb-btree`` index store, the log keeps the same three
+sub-databases inside it (the index store uses others), every write transaction here runs under the
+environment's ``lock``, and ``append_staged`` lets a caller add its own writes to the append's
+transaction: the log records and the index writes of a batch then commit (and fsync) together, or not at
+all. ``close`` leaves the environment open for its owner to close.
 """
 from __future__ import annotations
 
 import struct
-from typing import Any, Iterable, Iterator
+import threading
+from typing import Any, Callable, Iterable, Iterator
 
 import lmdb
 
+from engine.lmdb_env import SharedLmdbEnv
 from engine.model.errors import PersistenceError
 from engine.model.types import MAX_TIMESTAMP, Timestamp
 from engine.persistence.base import CommitRecord, PersistenceConfig
@@ -61,34 +70,44 @@ class LmdbPersistence:
     name = "lmdb"
     persistent = True
 
-    def __init__(self, config: PersistenceConfig, codec: Any = None) -> None:
+    def __init__(self, config: PersistenceConfig, codec: Any = None, shared_env: SharedLmdbEnv | None = None) -> None:
         #: The commit-record codec kernel (reference or Cython twin; same bytes either way).
         self._codec = codec or reference_codec
-        path = require_path(config, self.name)
-        full = config.durability == "full"
         options = require_options(self.name, LmdbPersistenceOptions, config.options)
         self.options = options
         self._chunk = options.load_chunk
-        try:
-            self._env = lmdb.open(
-                path, map_size=config.map_size, subdir=True, max_dbs=4,
-                max_readers=options.max_readers,
-                sync=full, metasync=full, writemap=False, lock=True,
-            )
-        except lmdb.Error as exc:
-            raise PersistenceError(f"cannot open LMDB persistence at {path!r}: {exc}") from exc
+        #: The environment shared with the index store, or None when this store owns its own.
+        self.shared_env = shared_env
+        if shared_env is not None:
+            if shared_env.durable != (config.durability == "full"):
+                raise ValueError("the shared LMDB environment's durability differs from PersistenceConfig.durability")
+            path = shared_env.path
+            self._env = shared_env.env
+            self._wlock: Any = shared_env.lock
+        else:
+            path = require_path(config, self.name)
+            full = config.durability == "full"
+            self._wlock = threading.RLock()
+            try:
+                self._env = lmdb.open(
+                    path, map_size=config.map_size, subdir=True, max_dbs=4,
+                    max_readers=options.max_readers,
+                    sync=full, metasync=full, writemap=False, lock=True,
+                )
+            except lmdb.Error as exc:
+                raise PersistenceError(f"cannot open LMDB persistence at {path!r}: {exc}") from exc
         try:
             self._log = self._env.open_db(b"log")
             self._globals = self._env.open_db(b"globals")
             self._meta = self._env.open_db(b"meta")
-            with self._env.begin(write=True) as txn:
+            with self._wlock, self._env.begin(write=True) as txn:
                 tag = txn.get(_META_FORMAT, db=self._meta)
                 if tag is None:
                     txn.put(_META_FORMAT, FORMAT_TAG, db=self._meta)
                 elif tag != FORMAT_TAG:
                     raise PersistenceError(f"{path!r} holds LMDB format {tag!r}, expected {FORMAT_TAG!r}")
         except BaseException as exc:
-            self._env.close()
+            self._release_env()
             if isinstance(exc, lmdb.Error):
                 raise PersistenceError(f"cannot initialise LMDB persistence at {path!r}: {exc}") from exc
             raise
@@ -110,25 +129,52 @@ class LmdbPersistence:
 
     # -- the protocol -------------------------------------------------------------------------------
 
+    def _release_env(self) -> None:
+        # A shared environment belongs to whoever opened it (the database), which closes it.
+        if self.shared_env is None:
+            self._env.close()
+
     def append(self, records: Iterable[CommitRecord]) -> None:
         """One write transaction (one fsync with durability "full"), O(total bytes + log n).
 
         Records are encoded before the transaction starts, to keep the writer lock short.
         """
+        self._append(records, None)
+
+    def append_staged(self, records: Iterable[CommitRecord], stage: Callable[[lmdb.Transaction], Callable[[], None]]) -> None:
+        """``append`` plus the caller's own writes in the SAME write transaction (shared environment only).
+
+        *stage(txn)* runs inside the transaction after the records were put, writes what it wants into
+        *txn* (e.g. a nested transaction on its own sub-database) and returns a callback run once the
+        transaction committed (to update caches of committed state). If *stage* raises, the transaction
+        is aborted: neither the records nor the staged writes exist, and the exception propagates
+        (``lmdb.Error`` as ``PersistenceError``). ValueError without a shared environment.
+        Cost: that of ``append`` plus *stage*'s writes; one commit and one fsync either way.
+        """
+        if self.shared_env is None:
+            raise ValueError("append_staged needs a shared LMDB environment (engine.lmdb_env.SharedLmdbEnv)")
+        self._append(records, stage)
+
+    def _append(self, records: Iterable[CommitRecord], stage: Any) -> None:
         self._gate.check_open()
         batch = encode_batch(records, self._codec)
         with self._gate:
             if not batch:
                 return
             try:
-                with self._env.begin(write=True) as txn:
-                    refuse_below(batch[0][0], self._floor(txn))
-                    cur = txn.cursor(db=self._log)
-                    # MDB_APPEND skips the B-tree search and fills pages completely; it also refuses an
-                    # out-of-order key, a second line of defence behind the explicit check above.
-                    _, added = cur.putmulti([(_KEY.pack(ts), blob) for ts, blob in batch], append=True)
-                    if added != len(batch):
-                        raise PersistenceError("append refused: LMDB rejected an out-of-order key (nothing written)")
+                with self._wlock:
+                    with self._env.begin(write=True) as txn:
+                        refuse_below(batch[0][0], self._floor(txn))
+                        cur = txn.cursor(db=self._log)
+                        # MDB_APPEND skips the B-tree search and fills pages completely; it also refuses an
+                        # out-of-order key, a second line of defence behind the explicit check above.
+                        _, added = cur.putmulti([(_KEY.pack(ts), blob) for ts, blob in batch], append=True)
+                        if added != len(batch):
+                            raise PersistenceError("append refused: LMDB rejected an out-of-order key (nothing written)")
+                        committed = stage(txn) if stage is not None else None
+                    # The transaction committed (the with-block exited without an exception).
+                    if committed is not None:
+                        committed()
             except lmdb.Error as exc:
                 raise PersistenceError(f"LMDB append failed, nothing written: {exc}") from exc
 
@@ -206,21 +252,25 @@ class LmdbPersistence:
         ts = check_ts(ts, "bump_max_ts ts")
         with self._gate:
             try:
-                txn = self._env.begin(write=True)
-                try:
-                    changed = ts > self._floor(txn)
-                    if changed:
-                        txn.put(_META_MAX_TS, _KEY.pack(ts), db=self._meta)
-                except BaseException:
-                    txn.abort()
-                    raise
-                # A failed commit frees the txn itself (LMDB aborts it), so no abort on that path.
-                if changed:
-                    txn.commit()
-                else:
-                    txn.abort()
+                with self._wlock:
+                    self._bump_locked(ts)
             except lmdb.Error as exc:
                 raise PersistenceError(f"LMDB bump_max_ts failed: {exc}") from exc
+
+    def _bump_locked(self, ts: int) -> None:
+        txn = self._env.begin(write=True)
+        try:
+            changed = ts > self._floor(txn)
+            if changed:
+                txn.put(_META_MAX_TS, _KEY.pack(ts), db=self._meta)
+        except BaseException:
+            txn.abort()
+            raise
+        # A failed commit frees the txn itself (LMDB aborts it), so no abort on that path.
+        if changed:
+            txn.commit()
+        else:
+            txn.abort()
 
     def get_global(self, key: str) -> bytes | None:
         """One read txn, O(log g)."""
@@ -238,15 +288,15 @@ class LmdbPersistence:
         value = global_value(value)
         with self._gate:
             try:
-                with self._env.begin(write=True, db=self._globals) as txn:
+                with self._wlock, self._env.begin(write=True, db=self._globals) as txn:
                     txn.put(raw, value)
             except lmdb.Error as exc:
                 raise PersistenceError(f"LMDB put_global failed: {exc}") from exc
 
     def close(self) -> None:
-        """Wait for in-flight operations, then close the environment; idempotent."""
+        """Wait for in-flight operations, then close the environment (a shared one is left to its owner); idempotent."""
         if self._gate.close():
-            self._env.close()
+            self._release_env()
 
     def check_invariants(self) -> None:
         """Assert the invariants in the module docstring in one read txn (tests only; O(total bytes))."""

@@ -39,8 +39,12 @@ PERSISTENCE_OPTIONS: dict[str, type] = {
 }
 
 
-def open_persistence(name: str, config: PersistenceConfig, codec: object = None) -> Persistence:
+def open_persistence(name: str, config: PersistenceConfig, codec: object = None, shared_env: object = None) -> Persistence:
     """Open (creating if needed) the store of strategy *name* with *config*.
+
+    *shared_env*: an ``engine.lmdb_env.SharedLmdbEnv`` to keep the log in (strategy "lmdb" only; the
+    database wires the same one into the "lmdb-btree" index store so a batch is one write transaction);
+    ``config.path`` is then ignored. ValueError for another strategy.
 
     Cost: whatever the strategy's open costs (file strategies create the directory and files, and run
     one small write transaction to stamp/check a format tag). Raises ``ValueError`` listing the valid
@@ -52,7 +56,11 @@ def open_persistence(name: str, config: PersistenceConfig, codec: object = None)
     except (KeyError, TypeError):
         valid = ", ".join(sorted(PERSISTENCE_STRATEGIES))
         raise ValueError(f"unknown persistence strategy {name!r}; valid names: {valid}") from None
-    if getattr(factory, "persistent", False) and config.path is None:
+    if getattr(factory, "persistent", False) and config.path is None and shared_env is None:
         raise ValueError(f"persistence strategy {name!r} stores files and needs PersistenceConfig.path (got None)")
     # *codec* is the commit-record codec kernel (reference or Cython twin); None: the reference.
+    if shared_env is not None:
+        if name != "lmdb":
+            raise ValueError(f"persistence strategy {name!r} cannot use a shared LMDB environment")
+        return factory(config, codec=codec, shared_env=shared_env)
     return factory(config, codec=codec)

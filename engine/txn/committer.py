@@ -19,6 +19,14 @@ How a commit goes (for each batch, under the leader lock):
    advance the published ts, hand the commits to ``publish`` (subscriptions).
 4. Acknowledge: a caller learns "committed" only after step 2 returned.
 
+Combined write (``combined_write``, wired by the database when the log and the indexes live in one LMDB
+environment): a batch without a catalog change does steps 2 and 3's index application in ONE storage
+transaction (``combined_write(records, index_commits)``): the log records and the index writes commit
+together or not at all, so a failure leaves nothing durable and nothing applied, and the committer keeps
+running (the batch's callers get the error; nothing needs replaying). A batch with a catalog change keeps
+the two-step path, because its index work (drop, backfill) must run between the durable write and the
+application; such batches are rare and run alone (schema changes are serialized).
+
 Deliberate trade-off: a transaction may conflict with a validated commit of the same batch whose durable
 write then fails. That is a false conflict (the retry will succeed); it lets validation never wait on the
 disk. Soundness - no missed conflict - is what the serializability tests check.
@@ -59,6 +67,10 @@ def _same_table(a: Any, b: Any) -> bool:
         {n: (ix.fields, ix.index_id) for n, ix in b.indexes.items()}
 
 
+#: ``combined_write(records, index_commits)``: durably append *records* and apply *index_commits*
+#: (``[(ts, {index_id: writes})]``) in one storage transaction, all or nothing.
+CombinedWrite = Callable[[list[CommitRecord], list[tuple[Timestamp, dict[int, list]]]], None]
+
 #: ``prepare_indexes(change, through_ts)``: make the index store match a committed catalog change before
 #: its commit is applied (drop, backfill from the log through *through_ts*, open). Shared with recovery.
 PrepareIndexes = Callable[[CatalogChange, Timestamp], None]
@@ -97,8 +109,10 @@ class Committer:
                  prepare_indexes: PrepareIndexes,
                  publish: Callable[[list[WindowCommit]], None], published_ts: Timestamp,
                  config: CommitterConfig = CommitterConfig(), hooks: Hooks = NO_HOOKS,
-                 sleep: Callable[[float], None] | None = None, keys: DocumentKeys = REFERENCE_KEYS) -> None:
+                 sleep: Callable[[float], None] | None = None, keys: DocumentKeys = REFERENCE_KEYS,
+                 combined_write: CombinedWrite | None = None) -> None:
         self._keys = keys
+        self._combined = combined_write
         self._clock = clock
         self._persistence = persistence
         self._indexes = index_store
@@ -235,26 +249,32 @@ class Committer:
         if not accepted:
             return
         self._hooks.hit("committer.before_persist")
+        records = [a[1] for a in accepted]
+        combined = self._combined is not None and not changes
         try:
-            self._persistence.append([a[1] for a in accepted])
-        except BaseException as exc:  # nothing of the batch is durable: forget it entirely
+            if combined:
+                self._combined(records, [(a[1].ts, a[2]) for a in accepted])
+            else:
+                self._persistence.append(records)
+        except BaseException as exc:  # nothing of the batch is durable (nor applied): forget it entirely
             self._window.rollback_from(accepted[0][1].ts)
             err = exc if isinstance(exc, PersistenceError) else PersistenceError(f"durable write failed: {exc!r}")
             for a in accepted:
                 a[0].error = err
             return
         self._hooks.hit("committer.after_persist")
-        try:
-            for version, change in changes:
-                self._prepare_indexes(change, Timestamp(version.ts - 1))
-            self._indexes.apply_batch([(a[1].ts, a[2]) for a in accepted])
-        except BaseException as exc:
-            # The commits are durable but the indexes did not take them. Readers must not see a published
-            # ts the indexes lack, so stop committing; reopening replays the log into the indexes.
-            self._broken = exc
-            for a in accepted:
-                a[0].error = PersistenceError(f"commit {a[1].ts} is durable but index apply failed ({exc!r}); reopen the database")
-            raise
+        if not combined:
+            try:
+                for version, change in changes:
+                    self._prepare_indexes(change, Timestamp(version.ts - 1))
+                self._indexes.apply_batch([(a[1].ts, a[2]) for a in accepted])
+            except BaseException as exc:
+                # The commits are durable but the indexes did not take them. Readers must not see a
+                # published ts the indexes lack, so stop committing; reopening replays the log into them.
+                self._broken = exc
+                for a in accepted:
+                    a[0].error = PersistenceError(f"commit {a[1].ts} is durable but index apply failed ({exc!r}); reopen the database")
+                raise
         for version, _ in changes:
             self._catalogs.install(version)
         last = accepted[-1][1].ts

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 import engine
 from engine.clock.hlc import FakePhysicalClock
 from engine.conflict.base import Verdict
@@ -45,33 +47,62 @@ def test_commit_is_invisible_until_durable_and_a_racing_writer_conflicts_with_it
         db.close()
 
 
-def test_failed_durable_write_acknowledges_nothing_and_forgets_the_batch(tmp_path):
+@pytest.mark.parametrize("index", ["lmdb-btree", "mem-btree"])
+def test_failed_durable_write_acknowledges_nothing_and_forgets_the_batch(tmp_path, index):
+    """With both strategies LMDB the batch is one transaction (log + indexes): the failure is raised inside
+    it after the log records and the index writes were put, so the abort must drop both. With mem-btree the
+    log append itself fails."""
     hooks = HookController()
-    db = engine.open_database(tmp_path / "db", physical_clock=FakePhysicalClock(), hooks=hooks, subscriptions="inline")
+    db = engine.open_database(tmp_path / "db", physical_clock=FakePhysicalClock(), hooks=hooks,
+                              subscriptions="inline", index=index)
     try:
         doc = db.mutate(lambda tx: tx.insert("c", {"n": 0}))
+        before = db.latest_ts()
         earlier = db.begin()                 # reads the document before the failing commit
         earlier.patch(doc, {"n": earlier.get(doc)["n"] + 5})
-        real_append = db._persistence.append
+        if index == "lmdb-btree":
+            store = db._index_store
+            real_stage_batch = store.stage_batch
 
-        def failing_append(records):
-            raise OSError("disk full")
+            def failing_stage_batch(commits):
+                stage = real_stage_batch(commits)
 
-        db._persistence.append = failing_append
+                def failing_stage(txn):
+                    stage(txn)  # the index writes are in the transaction, like the log records
+                    raise OSError("disk full")
+                return failing_stage
+
+            store.stage_batch = failing_stage_batch
+        else:
+            real_append = db._persistence.append
+
+            def failing_append(records):
+                raise OSError("disk full")
+
+            db._persistence.append = failing_append
         try:
             db.mutate(lambda tx: tx.patch(doc, {"n": 1}))
             raise AssertionError("the commit should have failed")
         except engine.RippleError as exc:
             assert "disk full" in str(exc)
-        db._persistence.append = real_append
+        if index == "lmdb-btree":
+            store.stage_batch = real_stage_batch
+        else:
+            db._persistence.append = real_append
+        assert db.latest_ts() == before and db._index_store.applied_ts() == before
+        assert db._persistence.max_ts() == before
         assert db.read(lambda tx: tx.get(doc))["n"] == 0
         # The failed commit left nothing in the write window: a transaction that read the document
         # before the failure commits without a false conflict.
         assert db.commit(earlier).verdict is Verdict.COMMIT
         assert db.read(lambda tx: tx.get(doc))["n"] == 5
         assert db.verify().ok
+        db.check_invariants()
     finally:
         db.close()
+    with engine.open_database(tmp_path / "db", index=index) as db:
+        assert [w.value["n"] for e in db.log() for w in e.writes if w.table == "c"] == [0, 5]
+        assert db.verify().ok
 
 
 def _by_x(fields):

@@ -31,10 +31,12 @@ Deliberate trade-off: a transaction may conflict with a validated commit of the 
 write then fails. That is a false conflict (the retry will succeed); it lets validation never wait on the
 disk. Soundness - no missed conflict - is what the serializability tests check.
 
-Group commit is leader-based, without a committer thread: a caller enqueues its transaction and then
-takes the leader lock; whoever holds it drains the queue (up to ``max_batch``) and commits the batch. While
-the leader waits on fsync, others queue up behind the lock and are committed together by the next leader.
-A single-threaded caller therefore pays no thread hand-off.
+Group commit is leader-based, without a committer thread: a caller enqueues its transaction; if no
+caller is leading it becomes the leader, takes the leader lock, drains the queue (up to ``max_batch``) and
+commits the batch; otherwise it waits on a condition until a leader settled its transaction or the
+leader slot is free. While the leader waits on fsync, others queue up and are committed together by the
+next leader; the followers a batch settles are woken together. A single-threaded caller therefore pays
+no thread hand-off.
 """
 from __future__ import annotations
 
@@ -125,6 +127,9 @@ class Committer:
         self._sleep = sleep
         self._queue: list[_Item] = []
         self._queue_lock = threading.Lock()
+        #: Guards the queue and ``_leading`` (whether a caller is acting as leader); followers wait on it.
+        self._queue_cv = threading.Condition(self._queue_lock)
+        self._leading = False
         self._leader = threading.Lock()
         self._published = published_ts
         self._published_cv = threading.Condition()
@@ -151,19 +156,32 @@ class Committer:
         if self._broken is not None:
             raise PersistenceError(f"committer stopped after an earlier failure: {self._broken}")
         item = _Item(final)
-        with self._queue_lock:
+        cv = self._queue_cv
+        with cv:
             self._queue.append(item)
-        while item.outcome is None and item.error is None:
-            with self._leader:
+        while True:
+            # Followers wait here, not on the leader lock: a follower whose transaction a leader committed
+            # is woken with its outcome and returns at once, instead of taking the leader lock in turn
+            # just to learn it is done (a convoy of lock hand-offs, each needing the GIL, per batch).
+            with cv:
+                while item.outcome is None and item.error is None and self._leading:
+                    cv.wait()
                 if item.outcome is not None or item.error is not None:
                     break
-                if self._config.max_delay_s > 0 and self._sleep is not None and len(self._queue) < self._config.max_batch:
-                    self._sleep(self._config.max_delay_s)
-                with self._queue_lock:
-                    batch = self._queue[: self._config.max_batch]
-                    del self._queue[: len(batch)]
-                if batch:
-                    self._process(batch)
+                self._leading = True
+            try:
+                with self._leader:  # also excludes ``exclusive``/``serialized`` holders
+                    if self._config.max_delay_s > 0 and self._sleep is not None and len(self._queue) < self._config.max_batch:
+                        self._sleep(self._config.max_delay_s)
+                    with cv:
+                        batch = self._queue[: self._config.max_batch]
+                        del self._queue[: len(batch)]
+                    if batch:
+                        self._process(batch)
+            finally:
+                with cv:
+                    self._leading = False
+                    cv.notify_all()
         if item.error is not None:
             raise item.error
         assert item.outcome is not None

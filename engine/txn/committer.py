@@ -32,11 +32,10 @@ write then fails. That is a false conflict (the retry will succeed); it lets val
 disk. Soundness - no missed conflict - is what the serializability tests check.
 
 Group commit is leader-based, without a committer thread: a caller enqueues its transaction; if no
-caller is leading it becomes the leader, takes the leader lock, drains the queue (up to ``max_batch``) and
-commits the batch; otherwise it waits on a condition until a leader settled its transaction or the
-leader slot is free. While the leader waits on fsync, others queue up and are committed together by the
-next leader; the followers a batch settles are woken together. A single-threaded caller therefore pays
-no thread hand-off.
+caller holds the leader lock it takes it, drains the queue (up to ``max_batch``) and commits the batch;
+otherwise it sleeps on its own wake lock until a leader settled its transaction (and woke it) or asked it
+to lead next (the lock came free with work queued). While the leader waits on fsync, others queue up and
+are committed together by the next leader. A single-threaded caller therefore pays no thread hand-off.
 """
 from __future__ import annotations
 
@@ -98,12 +97,16 @@ class CommitOutcome:
 
 
 class _Item:
-    __slots__ = ("final", "outcome", "error")
+    __slots__ = ("final", "outcome", "error", "wake", "signalled")
 
     def __init__(self, final: FinalTransaction) -> None:
         self.final = final
         self.outcome: CommitOutcome | None = None
         self.error: BaseException | None = None
+        #: Held while the caller sleeps; released (under the queue lock, once: ``signalled``) to wake it.
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.signalled = False
 
 
 class Committer:
@@ -127,9 +130,6 @@ class Committer:
         self._sleep = sleep
         self._queue: list[_Item] = []
         self._queue_lock = threading.Lock()
-        #: Guards the queue and ``_leading`` (whether a caller is acting as leader); followers wait on it.
-        self._queue_cv = threading.Condition(self._queue_lock)
-        self._leading = False
         self._leader = threading.Lock()
         self._published = published_ts
         self._published_cv = threading.Condition()
@@ -156,42 +156,68 @@ class Committer:
         if self._broken is not None:
             raise PersistenceError(f"committer stopped after an earlier failure: {self._broken}")
         item = _Item(final)
-        cv = self._queue_cv
-        with cv:
+        with self._queue_lock:
             self._queue.append(item)
         while True:
-            # Followers wait here, not on the leader lock: a follower whose transaction a leader committed
-            # is woken with its outcome and returns at once, instead of taking the leader lock in turn
-            # just to learn it is done (a convoy of lock hand-offs, each needing the GIL, per batch).
-            with cv:
-                while item.outcome is None and item.error is None and self._leading:
-                    cv.wait()
-                if item.outcome is not None or item.error is not None:
-                    break
-                self._leading = True
-            try:
-                with self._leader:  # also excludes ``exclusive``/``serialized`` holders
-                    if self._config.max_delay_s > 0 and self._sleep is not None and len(self._queue) < self._config.max_batch:
-                        self._sleep(self._config.max_delay_s)
-                    with cv:
-                        batch = self._queue[: self._config.max_batch]
-                        del self._queue[: len(batch)]
-                    if batch:
-                        self._process(batch)
-            finally:
-                with cv:
-                    self._leading = False
-                    cv.notify_all()
+            # Lead if the leader lock is free; else sleep on the item's own wake lock until a leader
+            # settled it (its outcome is then set) or asked it to lead (the slot came free with work left).
+            # Followers never take the leader lock in turn just to learn they are done, and a leader wakes
+            # only the callers it settled plus one successor: no convoy, no wake-all.
+            if self._leader.acquire(blocking=False):
+                try:
+                    self._lead()
+                finally:
+                    self._leader.release()
+                    self._wake_successor()
+            elif item.outcome is None and item.error is None:
+                item.wake.acquire()
+                with self._queue_lock:
+                    item.signalled = False
+            if item.outcome is not None or item.error is not None:
+                break
         if item.error is not None:
             raise item.error
         assert item.outcome is not None
         return item.outcome
 
+    def _lead(self) -> None:
+        """One batch as leader (the caller holds the leader lock); wakes every caller it settled."""
+        if self._config.max_delay_s > 0 and self._sleep is not None and len(self._queue) < self._config.max_batch:
+            self._sleep(self._config.max_delay_s)
+        with self._queue_lock:
+            batch = self._queue[: self._config.max_batch]
+            del self._queue[: len(batch)]
+        if not batch:
+            return
+        try:
+            self._process(batch)
+        finally:
+            with self._queue_lock:
+                for it in batch:
+                    self._signal(it)
+
+    def _signal(self, item: _Item) -> None:
+        # Caller holds the queue lock. A wake lock is released at most once per sleep of its owner.
+        if not item.signalled:
+            item.signalled = True
+            item.wake.release()
+
+    def _wake_successor(self) -> None:
+        """After the leader lock was released: if work is queued, ask its first caller to lead (it may
+        find the lock taken again; then whoever took it does this in turn, so queued work always has a
+        leader coming)."""
+        with self._queue_lock:
+            if self._queue:
+                self._signal(self._queue[0])
+
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold the leader lock: no commit is validated or applied meanwhile (gc, verify, close)."""
-        with self._leader:
-            yield
+        try:
+            with self._leader:
+                yield
+        finally:
+            self._wake_successor()
 
     @contextmanager
     def serialized(self) -> Iterator[Callable[[FinalTransaction], CommitOutcome]]:
@@ -203,10 +229,13 @@ class Committer:
         commits queue meanwhile and go out in the next batch. Cost: the block's whole duration is a
         pause for every other writer (readers are unaffected).
         """
-        with self._leader:
-            if self._broken is not None:
-                raise PersistenceError(f"committer stopped after an earlier failure: {self._broken}")
-            yield self._commit_holding_lock
+        try:
+            with self._leader:
+                if self._broken is not None:
+                    raise PersistenceError(f"committer stopped after an earlier failure: {self._broken}")
+                yield self._commit_holding_lock
+        finally:
+            self._wake_successor()
 
     def _commit_holding_lock(self, final: FinalTransaction) -> CommitOutcome:
         if not final.writes_anything:

@@ -36,7 +36,8 @@ class ScanSource(Protocol):
 
     def resolve_index(self, table: str, name: str) -> IndexInfo: ...
     def scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]: ...
-    def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[list[bytes], list[dict]]]: ...
+    def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool,
+                     first: int | None = None) -> Iterator[tuple[list[bytes], list[dict]]]: ...
     def record_read(self, ix: IndexInfo, interval: Interval) -> None: ...
 
 
@@ -179,7 +180,8 @@ class QueryBuilder:
             filters = self._filters
             # Batches of decoded documents, one native call each; without a filter a batch is taken whole
             # (or cut at the limit) with no Python step per row.
-            for keys, docs in self._tx.scan_batches(ix, scan_iv, self._reverse):
+            # The first batch is sized to the limit: take(n)/first() resolve no documents they do not use.
+            for keys, docs in self._tx.scan_batches(ix, scan_iv, self._reverse, limit):
                 if filters:
                     for key, doc in zip(keys, docs):
                         last = key

@@ -385,15 +385,9 @@ def lmdb_scan_reverse(cur, lo, hi, inv, limit, skip_limit=SKIP_LIMIT):
     return _scan_reverse(cur, lo, hi, inv, _count(limit, "scan limit"), _count(skip_limit, "skip_limit"))
 
 
-def lmdb_get(env, db, prefix, key, ts):
-    """Value of the newest version of ``prefix || key`` with ``vts <= ts`` in database *db* of *env*; None
-    if absent or a tombstone.
-
-    One read transaction (begun and aborted here: a point read is the whole transaction) and one cursor
-    seek to ``prefix || key || inverted_ts(ts)``: the first entry at or after it is the visible version if
-    its framed key is ``prefix || key``. The caller bounds ``len(key)`` so the seek key fits LMDB's limit.
-    TypeError unless *prefix* and *key* are bytes. Runtime: O(log n).
-    """
+cdef object _visible_stored(object env, object db, object prefix, object key, object ts):
+    """The stored entry value (``b"\\x01" || value``) of the version of ``prefix || key`` visible at *ts*
+    (one read transaction, one seek); None if absent or a tombstone."""
     if not PyBytes_Check(prefix) or not PyBytes_Check(key):
         raise TypeError(f"can't concat {type(key).__name__} to {type(prefix).__name__}")
     cdef Py_ssize_t pn = PyBytes_GET_SIZE(prefix), kn = PyBytes_GET_SIZE(key)
@@ -416,9 +410,27 @@ def lmdb_get(env, db, prefix, key, ts):
     cdef const char* rp = _buf(<object>PyTuple_GET_ITEM(item, 0), &rn)
     if rn != fn + 8 or memcmp(rp, sp, <size_t>fn) != 0:
         return None
-    cdef const char* st_p = _buf(<object>PyTuple_GET_ITEM(item, 1), &st_n)
+    stored = <object>PyTuple_GET_ITEM(item, 1)
+    cdef const char* st_p = _buf(stored, &st_n)
     if st_p[0] == 0:
         return None
+    return stored
+
+
+def lmdb_get(env, db, prefix, key, ts):
+    """Value of the newest version of ``prefix || key`` with ``vts <= ts`` in database *db* of *env*; None
+    if absent or a tombstone.
+
+    One read transaction (begun and aborted here: a point read is the whole transaction) and one cursor
+    seek to ``prefix || key || inverted_ts(ts)``: the first entry at or after it is the visible version if
+    its framed key is ``prefix || key``. The caller bounds ``len(key)`` so the seek key fits LMDB's limit.
+    TypeError unless *prefix* and *key* are bytes. Runtime: O(log n).
+    """
+    stored = _visible_stored(env, db, prefix, key, ts)
+    if stored is None:
+        return None
+    cdef Py_ssize_t st_n
+    cdef const char* st_p = _buf(stored, &st_n)
     return PyBytes_FromStringAndSize(st_p + 1, st_n - 1)
 
 
@@ -428,12 +440,15 @@ def lmdb_get_document(env, db, prefix, key, ts, decode):
     tombstone; ValueError for a value shorter than the header. One read transaction and one seek, as
     ``lmdb_get``. Runtime: O(log n) + one decode.
     """
-    value = lmdb_get(env, db, prefix, key, ts)
-    if value is None:
+    stored = _visible_stored(env, db, prefix, key, ts)
+    if stored is None:
         return None
-    if PyBytes_GET_SIZE(value) < 8:
+    cdef Py_ssize_t st_n
+    cdef const char* st_p = _buf(stored, &st_n)
+    if st_n < 9:
         raise ValueError("a document value starts with an 8-byte header")
-    return decode(value, 8), _get_u64(<const unsigned char*>PyBytes_AS_STRING(value))
+    # Decode straight from the stored entry (after its live marker and the header): no copy of the value.
+    return decode(stored, 9), _get_u64(<const unsigned char*>st_p + 1)
 
 
 def lmdb_scan_documents(env, db, lo, hi, inv, limit, skip_limit, reverse, id_prefix, id_key, decode_many):

@@ -193,12 +193,22 @@ def scan_by_batches(index: MVCCIndex, interval: Interval, ts: Timestamp, reverse
 
 
 def scan_documents_by_batches(index: MVCCIndex, interval: Interval, ts: Timestamp, reverse: bool, by_id: MVCCIndex | None,
-                              id_key: Callable, decode_many: Callable, batch: int = SCAN_BATCH
-                              ) -> Iterator[tuple[list[bytes], list[Any]]]:
+                              id_key: Callable, decode_many: Callable, batch: int = SCAN_BATCH,
+                              first: int | None = None) -> Iterator[tuple[list[bytes], list[Any]]]:
     """``(keys, docs)`` batches of ``index.scan_documents`` over all of *interval*, re-seeking after each
     batch's last key as ``scan_by_batches`` does (so concurrent writers are tolerated and every batch is
-    read at *ts*). Empty batches are not yielded."""
+    read at *ts*). The first batch holds at most *first* rows when given (a caller that wants only that
+    many, e.g. ``take(n)``, then resolves no documents it will not use), later ones *batch*. Empty batches
+    are not yielded."""
     current = interval
+    if first is not None and 0 < first < batch:
+        keys, docs = index.scan_documents(current, ts, first, reverse, by_id, id_key, decode_many)
+        if keys:
+            yield keys, docs
+        if len(keys) < first:
+            return
+        last = keys[-1]
+        current = Interval(current.start, last) if reverse else Interval(key_successor(last), current.end)
     while True:
         keys, docs = index.scan_documents(current, ts, batch, reverse, by_id, id_key, decode_many)
         if keys:

@@ -364,7 +364,7 @@ class Transaction:
         key = self._keys.id_key(doc_id)
         if table.name in self._created:   # created by this transaction: nothing in the snapshot
             return None, None
-        self.read_set.record(ix.index_id, Interval.point(key), ix.full_name)
+        self.read_set.record_point(ix.index_id, key, ix.full_name)
         # One native call: the MVCC lookup, the decode and the version ts (the by_id value's header).
         got = self._ctx.index_view(ix.index_id).get_document(key, self.begin_ts, self._keys.decode)
         if got is None:
@@ -449,10 +449,11 @@ class Transaction:
         self._check_open()
         return self._scan(ix, interval, reverse)
 
-    def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[list[bytes], list[dict]]]:
+    def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool, first: int | None = None
+                     ) -> Iterator[tuple[list[bytes], list[dict]]]:
         """See ``_scan_batches``."""
         self._check_open()
-        return self._scan_batches(ix, interval, reverse)
+        return self._scan_batches(ix, interval, reverse, first)
 
     def _overlay(self, ix: IndexInfo, interval: Interval) -> dict[bytes, dict | None]:
         """This transaction's own writes as they affect index *ix* inside *interval*: key -> new document,
@@ -479,11 +480,13 @@ class Transaction:
         for keys, docs in self._scan_batches(ix, interval, reverse):
             yield from zip(keys, docs)
 
-    def _scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[list[bytes], list[dict]]]:
+    def _scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool, first: int | None = None
+                      ) -> Iterator[tuple[list[bytes], list[dict]]]:
         """Rows of *ix* in *interval* at the snapshot, with this transaction's writes overlaid, in key order
         (descending if *reverse*), as ``(keys, docs)`` batches (never empty). Each snapshot batch is one
         native call of the index (``scan_documents``: the rows, their documents through by_id at the same
-        snapshot, decoded). Records nothing: the query layer records what it consumed."""
+        snapshot, decoded); the first holds at most *first* snapshot rows when given (a hint: the caller
+        expects to need about that many). Records nothing: the query layer records what it consumed."""
         if ix.index_id < 0:  # placeholder index of a table that does not exist (see resolve_index)
             return
         if ix.table in self._created:  # created by this transaction: only its own writes exist
@@ -493,7 +496,7 @@ class Transaction:
             if ix.name != BY_ID:
                 by_id = self._ctx.index_view(self.catalog.table(ix.table).indexes[BY_ID].index_id)
             snapshot = scan_documents_by_batches(self._ctx.index_view(ix.index_id), interval, self.begin_ts, reverse,
-                                                 by_id, self._id_key_of_ref, self._keys.decode_many)
+                                                 by_id, self._id_key_of_ref, self._keys.decode_many, first=first)
         overlay = self._overlay(ix, interval) if self._writes else {}
         if not overlay:
             yield from snapshot

@@ -204,15 +204,16 @@ class Transaction:
 
         Raises InvalidIdError for a string that is not a well-formed id. Records a one-key read.
         """
-        self._check_open()
+        if self._state is not TxnState.OPEN:
+            self._check_open()
         table = self._table_of(doc_id)
         if table is None:
             return None
-        pw = self._writes.get(doc_id)
-        if pw is not None:
-            return self._new_doc(pw)
-        doc, _ = self._snapshot_doc(table, doc_id)
-        return doc
+        if self._writes:
+            pw = self._writes.get(doc_id)
+            if pw is not None:
+                return self._new_doc(pw)
+        return self._snapshot_doc(table, doc_id)[0]
 
     def insert(self, table: str, doc: dict) -> str:
         """Insert *doc* into *table* (created on first use) and return its new ``_id``.
@@ -360,10 +361,10 @@ class Transaction:
         return self.catalog.table_by_number(number)
 
     def _snapshot_doc(self, table: TableInfo, doc_id: str) -> tuple[dict | None, int | None]:
+        if self._created and table.name in self._created:  # created by this transaction: nothing in the snapshot
+            return None, None
         ix = table.indexes[BY_ID]
         key = self._keys.id_key(doc_id)
-        if table.name in self._created:   # created by this transaction: nothing in the snapshot
-            return None, None
         self.read_set.record_point(ix.index_id, key, ix.full_name)
         # One native call: the MVCC lookup, the decode and the version ts (the by_id value's header).
         got = self._ctx.index_view(ix.index_id).get_document(key, self.begin_ts, self._keys.decode)

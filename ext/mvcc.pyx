@@ -15,6 +15,8 @@ handed this module by ``engine._impl``. What is faster here:
   ``memcmp`` on the ``bytes`` buffers, leaves are walked with ``PyList_GET_ITEM``, and version lists are
   found with a borrowed dict lookup (the leaf keys are the dict's own key objects, so the cached hash and
   an identity check resolve it) - Python is entered once per batch, not per key;
+- ``get_document`` / ``scan_documents``: the compiled lookup or scan, each row's by_id version found with
+  a borrowed dict lookup and resolved in C, and one ``decode_many`` call per batch;
 - ``apply_writes``, ``gc_versions``, ``gc_index`` and ``validate_batch``: the same loops, compiled.
 
 There is no second code path: an input outside the documented types raises the reference's TypeError.

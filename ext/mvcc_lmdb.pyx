@@ -14,6 +14,10 @@ build dependency); entries are byte-for-byte the reference's layout. What is fas
   reference's.
 - ``lmdb_get``: the seek key ``id || key || ~ts`` is built in one allocation, the visibility test is a
   length check plus ``memcmp``.
+- ``lmdb_get_document`` decodes straight from the stored entry (no copy of the value);
+  ``lmdb_scan_documents`` runs the compiled scan, then one by_id seek per row in the same read
+  transaction (seek keys built in one allocation each), and hands the stored entries to one
+  ``decode_many`` call.
 - ``lmdb_versions``, ``lmdb_put_writes`` (entry keys and values built in one allocation each),
   ``lmdb_gc_chunk`` and ``validate_batch``: the same loops, compiled.
 

@@ -1,7 +1,8 @@
 """The multi-versioned index seam: ``MVCCIndex`` (one index) and ``IndexStore`` (a family of them).
 
 Who may call it: the committer applies commits through ``IndexStore.apply_batch``; transactions read
-through ``MVCCIndex.get`` / ``scan`` / ``scan_batch``; inspection uses ``versions``. Strategies live beside
+through ``MVCCIndex.get`` / ``scan`` / ``scan_batch`` and, for decoded documents in one native call per
+batch, ``get_document`` / ``scan_documents`` (``scan_documents_by_batches``); inspection uses ``versions``. Strategies live beside
 this file (``mem_btree``, ``lmdb_btree``: one store class each, given its kernel module - ``mvcc_kernel``,
 ``mvcc_lmdb_kernel`` or their Cython twins) and are chosen by name through ``engine.index.registry``.
 

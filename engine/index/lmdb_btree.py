@@ -41,8 +41,9 @@ store is safe against *process* crashes; after an OS crash or power loss the las
 (LMDB stays consistent) and the database rebuilds derived state from its log. Each ``apply_batch`` is one
 write transaction, including the ``applied_ts`` update, so the indexes and ``applied_ts`` never disagree.
 
-Reads: each ``get``/``scan_batch``/``versions`` call opens its own read transaction (``buffers=False``,
-so returned bytes outlive it). No read transaction is held across a ``scan`` batch boundary: a long-lived
+Reads: each ``get``/``scan_batch``/``versions``/``get_document``/``scan_documents`` call opens its own read
+transaction (``buffers=False``, so returned bytes outlive it); ``scan_documents`` reads a batch's rows and
+their by_id documents in that one. No read transaction is held across a ``scan`` batch boundary: a long-lived
 reader would pin old pages and grow the file; ``scan_by_batches`` re-seeks instead, and MVCC visibility
 keeps the batches a consistent snapshot.
 """

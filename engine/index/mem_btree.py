@@ -7,8 +7,8 @@ reference) or its Cython twin ``engine._native.mvcc``, passed in as *kernel* by 
 reference). This module owns the structure, the lock and the invariants; the kernel owns no state.
 
 Who may call it: the registry (``engine.index.registry``) constructs stores; the committer calls
-``apply_batch``/``gc``; transactions read through ``MemBTreeIndex.get``/``scan``/``scan_batch`` from any
-thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``.
+``apply_batch``/``gc``; transactions read through ``MemBTreeIndex.get``/``scan``/``scan_batch`` and the document read path
+``get_document``/``scan_documents`` from any thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``.
 
 Structure of one index:
 - ``_versions``: dict ``key -> [(ts, value | None), ...]`` newest first (None is a tombstone). Point reads

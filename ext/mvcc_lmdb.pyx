@@ -14,8 +14,7 @@ build dependency); entries are byte-for-byte the reference's layout. What is fas
   reference's.
 - ``lmdb_get``: the seek key ``id || key || ~ts`` is built in one allocation, the visibility test is a
   length check plus ``memcmp``.
-- ``lmdb_get_document`` decodes straight from the stored entry (no copy of the value);
-  ``lmdb_scan_documents`` runs the compiled scan, then one by_id seek per row in the same read
+- ``lmdb_get_document`` / ``lmdb_scan_documents``: runs the compiled scan, then one by_id seek per row in the same read
   transaction (seek keys built in one allocation each), and hands the stored entries to one
   ``decode_many`` call.
 - ``lmdb_versions``, ``lmdb_put_writes`` (entry keys and values built in one allocation each),
@@ -451,8 +450,8 @@ def lmdb_get_document(env, db, prefix, key, ts, decode):
     cdef const char* st_p = _buf(stored, &st_n)
     if st_n < 9:
         raise ValueError("a document value starts with an 8-byte header")
-    # Decode straight from the stored entry (after its live marker and the header): no copy of the value.
-    return decode(stored, 9), _get_u64(<const unsigned char*>st_p + 1)
+    # The reference's call exactly: decode(value, 8) on the value without its live marker.
+    return decode(PyBytes_FromStringAndSize(st_p + 1, st_n - 1), 8), _get_u64(<const unsigned char*>st_p + 1)
 
 
 def lmdb_scan_documents(env, db, lo, hi, inv, limit, skip_limit, reverse, id_prefix, id_key, decode_many):
@@ -524,11 +523,10 @@ def lmdb_scan_documents(env, db, lo, hi, inv, limit, skip_limit, reverse, id_pre
             st_p = _buf(stored, &st_n)
             if st_p[0] == 0:
                 raise LookupError(ref)
-            values[j] = stored
+            values[j] = PyBytes_FromStringAndSize(st_p + 1, st_n - 1)
     finally:
         txn.abort()
-    # The stored entries are decoded in place: after the live marker and the 8-byte header.
-    return keys, decode_many(values, 9)
+    return keys, decode_many(values, 8)
 
 
 def lmdb_versions(cur, kb):

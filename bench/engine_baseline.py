@@ -5,11 +5,14 @@ What it measures (medians of ``--repeat`` runs; each row carries full metadata, 
   with one commit per write transaction, raw py-lmdb with G commits per transaction, and the engine
   (an insert into a table with one user index) single-threaded, with T threads and group commit, and with
   T threads and group commit disabled (max_batch=1); commit latency percentiles;
-- point reads: the MVCC layer's ``get`` and a full ``db.read(tx.get)`` against a raw py-lmdb get of the
-  same key in an environment holding the same data;
-- scans: documents/s of a full-table query and YCSB-E-shaped queries (seek + up to 100 rows) per second.
+- point reads: the MVCC layer's ``get``, ``tx.get`` inside an open read-only transaction (a fresh one per
+  sample, opened outside the timed call) and a full ``db.read(tx.get)`` against a raw py-lmdb get of the
+  same key in an environment holding the same data, all p50 of single timed calls;
+- scans: documents/s of a full-table query (decoded documents), YCSB-E-shaped queries (seek + up to 100
+  rows through a user index) per second and their p50 latency.
 
-Usage: ``python -m bench.engine_baseline [--docs N] [--seconds S] [--threads T] [--repeat R] [--out DIR]``.
+Usage: ``python -m bench.engine_baseline [--docs N] [--seconds S] [--threads T] [--repeat R] [--out DIR]
+[--reads-only]`` (``--reads-only`` skips the commit cases).
 """
 from __future__ import annotations
 
@@ -154,10 +157,19 @@ def point_reads(db, ids: list[str], tmp: str, samples: int, seed: int) -> dict[s
     mvcc = time_calls(lambda k: view.get(k, ts), keys)
     raw = time_calls(raw_get, keys)
     full = time_calls(lambda i: db.read(lambda tx: tx.get(i)), sample)
+    in_tx = []
+    pc = time.perf_counter_ns
+    for i in sample:
+        tx = db.begin(read_only=True)
+        s = pc()
+        tx.get(i)
+        in_tx.append((pc() - s) / 1000)
+        tx.release()
     raw_env.close()
     return {
         "mvcc_get_p50_us": _pct(mvcc, 0.5), "raw_lmdb_get_p50_us": _pct(raw, 0.5),
         "tx_get_p50_us": _pct(full, 0.5), "mvcc_over_raw": _pct(mvcc, 0.5) / _pct(raw, 0.5),
+        "tx_get_in_open_tx_p50_us": _pct(in_tx, 0.5), "tx_get_in_open_tx_over_raw": _pct(in_tx, 0.5) / _pct(raw, 0.5),
     }
 
 
@@ -176,14 +188,19 @@ def scans(db, docs: int, seconds: float, seed: int) -> dict[str, float]:
     rng = random.Random(seed)
     q = 0
     rows = 0
+    latencies = []
+    pc = time.perf_counter_ns
     stop = time.perf_counter() + seconds
     t0 = time.perf_counter()
     while time.perf_counter() < stop:
         lo = rng.randrange(docs * 10)
+        s = pc()
         rows += len(db.read(lambda tx: tx.query("items").with_index("by_k", lambda r: r.gte("k", lo)).take(100)))
+        latencies.append((pc() - s) / 1000)
         q += 1
     return {"full_scan_docs_per_s": full_rate, "index_scan_entries_per_s": index_rate,
-            "ycsb_e_queries_per_s": q / (time.perf_counter() - t0), "ycsb_e_rows_per_query": rows / max(q, 1)}
+            "ycsb_e_queries_per_s": q / (time.perf_counter() - t0), "ycsb_e_rows_per_query": rows / max(q, 1),
+            "ycsb_e_p50_us": _pct(latencies, 0.5)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default="results/bench")
+    p.add_argument("--reads-only", action="store_true", help="skip the commit cases (reads and scans only)")
     args = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="ripple-bench-")
     rows: list[dict[str, Any]] = []
@@ -213,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             "raw_lmdb_g1_nosync": lambda: (raw_commits(fresh("rawn"), args.seconds, 1, sync=False), {}),
         }
         results: dict[str, Any] = {}
+        if args.reads_only:
+            commit_cases = {}
         for name, case in commit_cases.items():
             runs, extra = [], {}
             for _ in range(args.repeat):
@@ -220,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(rate)
             results[name] = {"commits_per_s": _median_of(runs), "runs": runs, **extra}
             print(f"{name:45s} {results[name]['commits_per_s']:10.0f} commits/s", flush=True)
-        results["ratio_engine_1_thread_vs_raw_g1"] = results["engine_1_thread"]["commits_per_s"] / results["raw_lmdb_g1"]["commits_per_s"]
+        if commit_cases:
+            results["ratio_engine_1_thread_vs_raw_g1"] = (results["engine_1_thread"]["commits_per_s"]
+                                                          / results["raw_lmdb_g1"]["commits_per_s"])
         db, ids = build_dataset(fresh("data"), args.docs, args.seed)
         reads = [point_reads(db, ids, tmp, 20_000, args.seed + r) for r in range(args.repeat)]
         results["point_reads"] = {k: _median_of([r[k] for r in reads]) for k in reads[0]}
@@ -230,13 +252,14 @@ def main(argv: list[str] | None = None) -> int:
         impl = db.implementations()
         db.close()
         meta = collect(config={**config, "docs": args.docs, "seconds": args.seconds, "threads": args.threads,
-                               "repeat": args.repeat}, seed=args.seed, impl=impl)
+                               "repeat": args.repeat, "reads_only": args.reads_only}, seed=args.seed, impl=impl)
         rows.append({"benchmark": "engine_baseline", "results": results, "meta": meta})
         os.makedirs(args.out, exist_ok=True)
         out = os.path.join(args.out, f"engine_baseline-{time.strftime('%Y%m%dT%H%M%S')}.json")
         with open(out, "w") as f:
             json.dump(rows, f, indent=2, default=str)
-        print(json.dumps({k: results[k] for k in ("point_reads", "scans", "ratio_engine_1_thread_vs_raw_g1")}, indent=2))
+        print(json.dumps({k: results[k] for k in ("point_reads", "scans", "ratio_engine_1_thread_vs_raw_g1")
+                          if k in results}, indent=2))
         print(f"wrote {out}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,6 +8,8 @@ read set exactly the key interval it consumed:
   they examined (for a descending scan: from that key to the range end), so later writes beyond that
   point do not conflict with, or invalidate, this query;
 - documents rejected by ``filter`` were still read: their keys are inside the recorded interval.
+It consumes ``scan_batches``: each batch (keys and decoded documents) comes from one native call, and a
+query without ``filter`` takes whole batches (cut at its limit) with no Python step per row.
 
 Index range expressions follow Convex: zero or more ``eq`` on a prefix of the index fields in order,
 then optionally a lower bound (``gt``/``gte``) and/or an upper bound (``lt``/``lte``) on the next field.
@@ -34,6 +36,8 @@ class ScanSource(Protocol):
 
     def resolve_index(self, table: str, name: str) -> IndexInfo: ...
     def scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]: ...
+    def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool,
+                     first: int | None = None) -> Iterator[tuple[list[bytes], list[dict]]]: ...
     def record_read(self, ix: IndexInfo, interval: Interval) -> None: ...
 
 
@@ -173,13 +177,30 @@ class QueryBuilder:
         last: bytes | None = None
         exhausted = True
         if limit is None or limit > 0:
-            for key, doc in self._tx.scan(ix, scan_iv, self._reverse):
-                last = key
-                if all(f(doc) for f in self._filters):
-                    out.append(doc)
-                    if limit is not None and len(out) >= limit:
-                        exhausted = False
+            filters = self._filters
+            # Batches of decoded documents, one native call each; without a filter a batch is taken whole
+            # (or cut at the limit) with no Python step per row.
+            # The first batch is sized to the limit: take(n)/first() resolve no documents they do not use.
+            for keys, docs in self._tx.scan_batches(ix, scan_iv, self._reverse, limit):
+                if filters:
+                    for key, doc in zip(keys, docs):
+                        last = key
+                        if all(f(doc) for f in filters):
+                            out.append(doc)
+                            if limit is not None and len(out) >= limit:
+                                exhausted = False
+                                break
+                    if not exhausted:
                         break
+                elif limit is not None and len(out) + len(docs) >= limit:
+                    need = limit - len(out)
+                    out.extend(docs[:need])
+                    last = keys[need - 1]
+                    exhausted = False
+                    break
+                else:
+                    out.extend(docs)
+                    last = keys[-1]
         else:
             exhausted = False
         self._record(ix, scan_iv, last, exhausted)

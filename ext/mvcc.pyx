@@ -15,6 +15,8 @@ handed this module by ``engine._impl``. What is faster here:
   ``memcmp`` on the ``bytes`` buffers, leaves are walked with ``PyList_GET_ITEM``, and version lists are
   found with a borrowed dict lookup (the leaf keys are the dict's own key objects, so the cached hash and
   an identity check resolve it) - Python is entered once per batch, not per key;
+- ``get_document`` / ``scan_documents``: the compiled lookup or scan, each row's by_id version found with
+  a borrowed dict lookup and resolved in C, and one ``decode_many`` call per batch;
 - ``apply_writes``, ``gc_versions``, ``gc_index`` and ``validate_batch``: the same loops, compiled.
 
 There is no second code path: an input outside the documented types raises the reference's TypeError.
@@ -46,7 +48,8 @@ ctypedef unsigned long long u64
 
 #: Kernel ABI shared with the Cython twin ``engine._native.mvcc``; bump on any semantic change.
 #: 2: the twin is kernels only (resolve_key, apply_writes, gc_index added; the store classes moved out).
-ABI = "mvcc/2"
+#: 3: the document read path (get_document, scan_documents).
+ABI = "mvcc/3"
 
 #: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
 __all__ = [
@@ -55,6 +58,8 @@ __all__ = [
     "resolve_key",
     "scan_forward",
     "scan_reverse",
+    "get_document",
+    "scan_documents",
     "apply_writes",
     "gc_versions",
     "gc_index",
@@ -293,6 +298,76 @@ def scan_reverse(leaves: list, maxes: list, versions: dict, start: bytes, end: b
                 raise TypeError("leaves must be lists")
             pos = PyList_GET_SIZE(leaf)
     return out
+
+
+def get_document(versions_map: dict, key: bytes, ts: int, decode) -> tuple | None:
+    """The document value of *key* visible at *ts*, decoded: ``(decode(value, 8), header)`` with *header*
+    the value's leading u64 BE (by_id: the version's commit ts); None if absent or a tombstone.
+
+    TypeError as ``resolve_key``; ValueError for a value shorter than the header. Runtime: O(1) hash lookup + O(v) + one decode.
+    """
+    cdef PyObject* found
+    if not PyDict_Check(versions_map):
+        raise TypeError(f"versions_map must be a dict, got {type(versions_map).__name__}")
+    cdef u64 t = _snap(ts, "snapshot ts")
+    found = PyDict_GetItemWithError(versions_map, key)
+    if found == NULL:
+        return None
+    cdef object value = _resolve(<object>found, t)
+    if value is None:
+        return None
+    return decode(value, 8), _header(value)
+
+
+cdef inline u64 _header(object value) except? 0:
+    """The leading u64 BE of a document value."""
+    if not PyBytes_Check(value) or PyBytes_GET_SIZE(value) < 8:
+        raise ValueError("a document value starts with an 8-byte header")
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(value)
+    cdef u64 v = 0
+    cdef int i
+    for i in range(8):
+        v = (v << 8) | p[i]
+    return v
+
+
+def scan_documents(leaves: list, maxes: list, versions: dict, start: bytes, end: bytes | None, ts: int,
+                   limit: int, reverse: bool, by_id: dict | None, id_key, decode_many) -> tuple:
+    """One batch of a document scan: up to *limit* live rows of ``[start, end)`` at *ts* (as
+    ``scan_forward``/``scan_reverse``), each resolved to its decoded document. Returns ``(keys, docs)``,
+    two lists of equal length in scan order.
+
+    With ``by_id=None`` the rows' values are document values (the scanned index is by_id). Otherwise each
+    value names a document: ``id_key(value)`` is its key in *by_id* (that index's versions map, read at the
+    same *ts* under the same lock), whose visible value is the document value; a row whose document is
+    missing there raises ``LookupError(value)`` (index and by_id disagree: a bug, never a user error).
+    All documents of the batch are decoded by one ``decode_many(values, 8)`` call.
+    Runtime: O(log n + k·v) plus one hash lookup per row through *by_id*, plus decoding.
+    """
+    cdef list rows = (scan_reverse if reverse else scan_forward)(leaves, maxes, versions, start, end, ts, limit)
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(rows)
+    cdef list keys = [None] * n
+    cdef list values = [None] * n
+    cdef object row, ref, value
+    cdef PyObject* found
+    cdef u64 t = 0
+    if by_id is not None:
+        if not PyDict_Check(by_id):
+            raise TypeError(f"by_id must be a dict or None, got {type(by_id).__name__}")
+        t = _snap(ts, "snapshot ts")
+    for i in range(n):
+        row = <object>PyList_GET_ITEM(rows, i)
+        keys[i] = <object>PyTuple_GET_ITEM(row, 0)
+        if by_id is None:
+            values[i] = <object>PyTuple_GET_ITEM(row, 1)
+        else:
+            ref = <object>PyTuple_GET_ITEM(row, 1)
+            found = PyDict_GetItemWithError(by_id, id_key(ref))
+            value = None if found == NULL else _resolve(<object>found, t)
+            if value is None:
+                raise LookupError(ref)
+            values[i] = value
+    return keys, decode_many(values, 8)
 
 
 def apply_writes(versions_map: dict, ts: int, writes) -> list:

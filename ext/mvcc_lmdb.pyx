@@ -14,6 +14,9 @@ build dependency); entries are byte-for-byte the reference's layout. What is fas
   reference's.
 - ``lmdb_get``: the seek key ``id || key || ~ts`` is built in one allocation, the visibility test is a
   length check plus ``memcmp``.
+- ``lmdb_get_document`` / ``lmdb_scan_documents``: runs the compiled scan, then one by_id seek per row in the same read
+  transaction (seek keys built in one allocation each), and hands the stored entries to one
+  ``decode_many`` call.
 - ``lmdb_versions``, ``lmdb_put_writes`` (entry keys and values built in one allocation each),
   ``lmdb_gc_chunk`` and ``validate_batch``: the same loops, compiled.
 
@@ -22,7 +25,7 @@ There is no second code path: an argument of the wrong type raises the reference
 import struct
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_Append, PyList_GET_SIZE
+from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.string cimport memcmp, memcpy
 
@@ -37,7 +40,8 @@ ctypedef unsigned int u32
 #: Bump on any semantic change of these functions or of the on-disk layout (then also bump FORMAT).
 #: 2: the twin is kernels only (lmdb_get, lmdb_versions, lmdb_put_writes, lmdb_gc_chunk, validate_batch
 #: added; the store classes moved out). The layout is unchanged, so FORMAT stays.
-ABI = "mvcc_lmdb/2"
+#: 3: the document read path (lmdb_get_document, lmdb_scan_documents); layout unchanged.
+ABI = "mvcc_lmdb/3"
 
 #: On-disk format marker, stored in ``meta`` and checked at open. Bump on any layout change.
 FORMAT = b"ripple.lmdb-btree/1"
@@ -48,7 +52,7 @@ FORMAT = b"ripple.lmdb-btree/1"
 SKIP_LIMIT = 8
 
 __all__ = ["ABI", "FORMAT", "SKIP_LIMIT", "decode_value", "encode_value", "inverted_ts", "lmdb_gc_chunk",
-           "lmdb_get", "lmdb_put_writes", "lmdb_scan_forward", "lmdb_scan_reverse", "lmdb_versions",
+           "lmdb_get", "lmdb_get_document", "lmdb_put_writes", "lmdb_scan_documents", "lmdb_scan_forward", "lmdb_scan_reverse", "lmdb_versions",
            "pack_version_key", "unpack_version_key", "validate_batch"]
 
 _U32 = struct.Struct(">I")
@@ -384,15 +388,9 @@ def lmdb_scan_reverse(cur, lo, hi, inv, limit, skip_limit=SKIP_LIMIT):
     return _scan_reverse(cur, lo, hi, inv, _count(limit, "scan limit"), _count(skip_limit, "skip_limit"))
 
 
-def lmdb_get(env, db, prefix, key, ts):
-    """Value of the newest version of ``prefix || key`` with ``vts <= ts`` in database *db* of *env*; None
-    if absent or a tombstone.
-
-    One read transaction (begun and aborted here: a point read is the whole transaction) and one cursor
-    seek to ``prefix || key || inverted_ts(ts)``: the first entry at or after it is the visible version if
-    its framed key is ``prefix || key``. The caller bounds ``len(key)`` so the seek key fits LMDB's limit.
-    TypeError unless *prefix* and *key* are bytes. Runtime: O(log n).
-    """
+cdef object _visible_stored(object env, object db, object prefix, object key, object ts):
+    """The stored entry value (``b"\\x01" || value``) of the version of ``prefix || key`` visible at *ts*
+    (one read transaction, one seek); None if absent or a tombstone."""
     if not PyBytes_Check(prefix) or not PyBytes_Check(key):
         raise TypeError(f"can't concat {type(key).__name__} to {type(prefix).__name__}")
     cdef Py_ssize_t pn = PyBytes_GET_SIZE(prefix), kn = PyBytes_GET_SIZE(key)
@@ -415,10 +413,120 @@ def lmdb_get(env, db, prefix, key, ts):
     cdef const char* rp = _buf(<object>PyTuple_GET_ITEM(item, 0), &rn)
     if rn != fn + 8 or memcmp(rp, sp, <size_t>fn) != 0:
         return None
-    cdef const char* st_p = _buf(<object>PyTuple_GET_ITEM(item, 1), &st_n)
+    stored = <object>PyTuple_GET_ITEM(item, 1)
+    cdef const char* st_p = _buf(stored, &st_n)
     if st_p[0] == 0:
         return None
+    return stored
+
+
+def lmdb_get(env, db, prefix, key, ts):
+    """Value of the newest version of ``prefix || key`` with ``vts <= ts`` in database *db* of *env*; None
+    if absent or a tombstone.
+
+    One read transaction (begun and aborted here: a point read is the whole transaction) and one cursor
+    seek to ``prefix || key || inverted_ts(ts)``: the first entry at or after it is the visible version if
+    its framed key is ``prefix || key``. The caller bounds ``len(key)`` so the seek key fits LMDB's limit.
+    TypeError unless *prefix* and *key* are bytes. Runtime: O(log n).
+    """
+    stored = _visible_stored(env, db, prefix, key, ts)
+    if stored is None:
+        return None
+    cdef Py_ssize_t st_n
+    cdef const char* st_p = _buf(stored, &st_n)
     return PyBytes_FromStringAndSize(st_p + 1, st_n - 1)
+
+
+def lmdb_get_document(env, db, prefix, key, ts, decode):
+    """The document value of ``prefix || key`` visible at *ts*, decoded: ``(decode(value, 8), header)``
+    with *header* the value's leading u64 BE (by_id: the version's commit ts); None if absent or a
+    tombstone; ValueError for a value shorter than the header. One read transaction and one seek, as
+    ``lmdb_get``. Runtime: O(log n) + one decode.
+    """
+    stored = _visible_stored(env, db, prefix, key, ts)
+    if stored is None:
+        return None
+    cdef Py_ssize_t st_n
+    cdef const char* st_p = _buf(stored, &st_n)
+    if st_n < 9:
+        raise ValueError("a document value starts with an 8-byte header")
+    # The reference's call exactly: decode(value, 8) on the value without its live marker.
+    return decode(PyBytes_FromStringAndSize(st_p + 1, st_n - 1), 8), _get_u64(<const unsigned char*>st_p + 1)
+
+
+def lmdb_scan_documents(env, db, lo, hi, inv, limit, skip_limit, reverse, id_prefix, id_key, decode_many):
+    """One batch of a document scan in one read transaction: up to *limit* live rows of framed ``[lo, hi)``
+    at inverted ts *inv* (as ``lmdb_scan_forward``/``lmdb_scan_reverse``), each resolved to its decoded
+    document. Returns ``(keys, docs)``: the rows' index keys and documents, in scan order.
+
+    With ``id_prefix=None`` the rows' values are document values (the scanned index is by_id). Otherwise
+    each value names a document whose entry is ``id_prefix || id_key(value)`` in the same database (the
+    by_id index, u32 BE id *id_prefix*), read at the same *inv* in the same transaction; a row whose
+    document is missing there raises ``LookupError(value)`` (index and by_id disagree: a bug). All
+    documents of the batch are decoded by one ``decode_many(values, 8)`` call.
+    Runtime: O(log n + e) for the scan, plus one O(log n) seek per row through by_id, plus decoding.
+    """
+    _check_bounds(lo, hi, inv)
+    cdef Py_ssize_t lim = _count(limit, "scan limit"), skip = _count(skip_limit, "skip_limit")
+    if id_prefix is not None and not PyBytes_CheckExact(id_prefix):
+        raise TypeError(f"id_prefix must be bytes or None, got {type(id_prefix).__name__}")
+    cdef list rows, keys, values, seeks
+    cdef Py_ssize_t i, j, n, pn = 0, kn, fn, rn, st_n
+    cdef object row, ref, k, item, stored
+    cdef bytes seek
+    cdef char* sp
+    cdef const char* rp
+    cdef const char* st_p
+    cdef const char* inv_p = PyBytes_AS_STRING(inv)
+    cdef Py_ssize_t inv_n = PyBytes_GET_SIZE(inv)
+    txn = env.begin(db)
+    try:
+        cur = txn.cursor()
+        rows = (_scan_reverse if reverse else _scan_forward)(cur, lo, hi, inv, lim, skip)
+        n = PyList_GET_SIZE(rows)
+        keys = [None] * n
+        values = [None] * n
+        for i in range(n):
+            row = <object>PyList_GET_ITEM(rows, i)
+            keys[i] = <object>PyTuple_GET_ITEM(row, 0)
+            values[i] = <object>PyTuple_GET_ITEM(row, 1)
+        if id_prefix is None:
+            return keys, decode_many(values, 8)
+        pn = PyBytes_GET_SIZE(id_prefix)
+        seeks = [None] * n
+        for i in range(n):
+            k = id_key(<object>PyList_GET_ITEM(values, i))
+            if not PyBytes_CheckExact(k):
+                raise TypeError(f"id_key must return bytes, got {type(k).__name__}")
+            kn = PyBytes_GET_SIZE(k)
+            seek = PyBytes_FromStringAndSize(NULL, pn + kn + inv_n)
+            sp = PyBytes_AS_STRING(seek)
+            memcpy(sp, PyBytes_AS_STRING(id_prefix), <size_t>pn)
+            if kn:
+                memcpy(sp + pn, PyBytes_AS_STRING(k), <size_t>kn)
+            memcpy(sp + pn + kn, inv_p, <size_t>inv_n)
+            seeks[i] = seek
+        # Seeks in scan order (sorting them by key first measured no faster: ids follow creation order).
+        set_range = cur.set_range
+        cur_item = cur.item
+        for j in range(n):
+            seek = <bytes>PyList_GET_ITEM(seeks, j)
+            fn = PyBytes_GET_SIZE(seek) - inv_n
+            ref = <object>PyList_GET_ITEM(values, j)
+            if not set_range(seek):
+                raise LookupError(ref)
+            item = cur_item()
+            rp = _buf(<object>PyTuple_GET_ITEM(item, 0), &rn)
+            if rn != fn + 8 or memcmp(rp, PyBytes_AS_STRING(seek), <size_t>fn) != 0:
+                raise LookupError(ref)
+            stored = <object>PyTuple_GET_ITEM(item, 1)
+            st_p = _buf(stored, &st_n)
+            if st_p[0] == 0:
+                raise LookupError(ref)
+            values[j] = PyBytes_FromStringAndSize(st_p + 1, st_n - 1)
+    finally:
+        txn.abort()
+    return keys, decode_many(values, 8)
 
 
 def lmdb_versions(cur, kb):

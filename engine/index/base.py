@@ -1,7 +1,8 @@
 """The multi-versioned index seam: ``MVCCIndex`` (one index) and ``IndexStore`` (a family of them).
 
 Who may call it: the committer applies commits through ``IndexStore.apply_batch``; transactions read
-through ``MVCCIndex.get`` / ``scan`` / ``scan_batch``; inspection uses ``versions``. Strategies live beside
+through ``MVCCIndex.get`` / ``scan`` / ``scan_batch`` and, for decoded documents in one native call per
+batch, ``get_document`` / ``scan_documents`` (``scan_documents_by_batches``); inspection uses ``versions``. Strategies live beside
 this file (``mem_btree``, ``lmdb_btree``: one store class each, given its kernel module - ``mvcc_kernel``,
 ``mvcc_lmdb_kernel`` or their Cython twins) and are chosen by name through ``engine.index.registry``.
 
@@ -24,7 +25,7 @@ database's job, not the index's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
 
 from engine.model.types import Interval, Timestamp, key_successor
 
@@ -95,6 +96,21 @@ class MVCCIndex(Protocol):
 
         Safe against concurrent ``apply_batch``: each batch re-seeks after the last key returned.
         """
+        ...
+
+    def get_document(self, key: bytes, ts: Timestamp, decode: Callable) -> tuple[Any, int] | None:
+        """The *document value* (``u64 BE header || encoded document``, the by_id value) of *key* at *ts*,
+        decoded in the same native call: ``(decode(value, 8), header)``; None if absent or a tombstone.
+        Runtime: as ``get`` plus one decode."""
+        ...
+
+    def scan_documents(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool, by_id: "MVCCIndex | None",
+                       id_key: Callable, decode_many: Callable) -> tuple[list[bytes], list[Any]]:
+        """One batch of documents: up to *limit* live rows of *interval* at *ts* (as ``scan_batch``), each
+        resolved to its decoded document in one native call. ``by_id=None``: the rows' values are document
+        values. Otherwise *by_id* (an index of the same store) is read at the same *ts* for ``id_key(value)``
+        of each row. Returns ``(keys, docs)``; ``RippleError`` if a row's document is missing (a bug).
+        Runtime: as ``scan_batch`` plus one by_id lookup per row and the decoding."""
         ...
 
     def versions(self, key: bytes) -> list[tuple[Timestamp, bytes | None]]:
@@ -175,3 +191,30 @@ def scan_by_batches(index: MVCCIndex, interval: Interval, ts: Timestamp, reverse
             current = Interval(current.start, last)
         else:
             current = Interval(key_successor(last), current.end)
+
+
+def scan_documents_by_batches(index: MVCCIndex, interval: Interval, ts: Timestamp, reverse: bool, by_id: MVCCIndex | None,
+                              id_key: Callable, decode_many: Callable, batch: int = SCAN_BATCH,
+                              first: int | None = None) -> Iterator[tuple[list[bytes], list[Any]]]:
+    """``(keys, docs)`` batches of ``index.scan_documents`` over all of *interval*, re-seeking after each
+    batch's last key as ``scan_by_batches`` does (so concurrent writers are tolerated and every batch is
+    read at *ts*). The first batch holds at most *first* rows when given (a caller that wants only that
+    many, e.g. ``take(n)``, then resolves no documents it will not use), later ones *batch*. Empty batches
+    are not yielded."""
+    current = interval
+    if first is not None and 0 < first < batch:
+        keys, docs = index.scan_documents(current, ts, first, reverse, by_id, id_key, decode_many)
+        if keys:
+            yield keys, docs
+        if len(keys) < first:
+            return
+        last = keys[-1]
+        current = Interval(current.start, last) if reverse else Interval(key_successor(last), current.end)
+    while True:
+        keys, docs = index.scan_documents(current, ts, batch, reverse, by_id, id_key, decode_many)
+        if keys:
+            yield keys, docs
+        if len(keys) < batch:
+            return
+        last = keys[-1]
+        current = Interval(current.start, last) if reverse else Interval(key_successor(last), current.end)

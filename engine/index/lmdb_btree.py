@@ -49,8 +49,9 @@ environment's durability (the log's) applies to this store's own transactions, a
 the log's append a callable that writes a batch's index writes into the append's transaction (a nested
 transaction on ``ix.versions``): log records, index writes and ``applied_ts`` commit together.
 
-Reads: each ``get``/``scan_batch``/``versions`` call opens its own read transaction (``buffers=False``,
-so returned bytes outlive it). No read transaction is held across a ``scan`` batch boundary: a long-lived
+Reads: each ``get``/``scan_batch``/``versions``/``get_document``/``scan_documents`` call opens its own read
+transaction (``buffers=False``, so returned bytes outlive it); ``scan_documents`` reads a batch's rows and
+their by_id documents in that one. No read transaction is held across a ``scan`` batch boundary: a long-lived
 reader would pin old pages and grow the file; ``scan_by_batches`` re-seeks instead, and MVCC visibility
 keeps the batches a consistent snapshot.
 """
@@ -59,12 +60,12 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import lmdb
 
 from engine.lmdb_env import SharedLmdbEnv
-from engine.model.errors import DatabaseClosedError, PersistenceError
+from engine.model.errors import DatabaseClosedError, PersistenceError, RippleError
 from engine.index.base import (MAX_INDEX_ID, MAX_KEY_BYTES, SCAN_BATCH, CommitIndexWrites, IndexConfig,
                                check_index_id, scan_by_batches)
 from engine.index.options import LmdbBtreeOptions
@@ -108,6 +109,8 @@ class LmdbBTreeIndex:
         self._get = kernel.lmdb_get
         self._scan_forward = kernel.lmdb_scan_forward
         self._scan_reverse = kernel.lmdb_scan_reverse
+        self._get_document = kernel.lmdb_get_document
+        self._scan_documents = kernel.lmdb_scan_documents
         self._inverted_ts = kernel.inverted_ts
 
     def _bounds(self, interval: Interval) -> tuple[bytes, bytes | None]:
@@ -151,6 +154,33 @@ class LmdbBTreeIndex:
             return scan(txn.cursor(), lo, hi, inv, limit, self._skip_limit)
         finally:
             txn.abort()
+
+    def get_document(self, key: bytes, ts: Timestamp, decode: Callable) -> tuple[Any, int] | None:
+        """``(decode(value, 8), header)`` of the document value of *key* at *ts* (the kernel's
+        ``lmdb_get_document``: one read transaction, one seek, the decode); None if absent or a tombstone.
+        Runtime: O(log n) plus one decode."""
+        if self._store._closed:
+            raise DatabaseClosedError("index store is closed")
+        if len(key) > self._max_key:
+            return None
+        return self._get_document(self._env, self._db, self._prefix, key, ts, decode)
+
+    def scan_documents(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool, by_id: "LmdbBTreeIndex | None",
+                       id_key: Callable, decode_many: Callable) -> tuple[list[bytes], list[Any]]:
+        """One batch of decoded documents (see ``engine.index.base.MVCCIndex.scan_documents``) in one read
+        transaction: the rows and, through *by_id* (an index of this store), their documents, all at *ts*.
+        Runtime: O(log n + k) plus one O(log n) seek per row through by_id, plus decoding."""
+        self._check_open()
+        if by_id is not None and by_id._store is not self._store:
+            raise ValueError("scan_documents: the by_id index must belong to the same store")
+        if limit <= 0 or interval.is_empty():
+            return [], []
+        lo, hi = self._bounds(interval)
+        try:
+            return self._scan_documents(self._env, self._db, lo, hi, self._inverted_ts(ts), limit, self._skip_limit,
+                                        reverse, None if by_id is None else by_id._prefix, id_key, decode_many)
+        except LookupError as e:
+            raise RippleError(f"index {self.index_id} points at missing document {e.args[0]!r} at ts {ts}") from None
 
     def scan(self, interval: Interval, ts: Timestamp, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Lazily yield every live pair visible at *ts* in *interval*, in key order (see ``scan_batch``).

@@ -7,8 +7,8 @@ reference) or its Cython twin ``engine._native.mvcc``, passed in as *kernel* by 
 reference). This module owns the structure, the lock and the invariants; the kernel owns no state.
 
 Who may call it: the registry (``engine.index.registry``) constructs stores; the committer calls
-``apply_batch``/``gc``; transactions read through ``MemBTreeIndex.get``/``scan``/``scan_batch`` from any
-thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``.
+``apply_batch``/``gc``; transactions read through ``MemBTreeIndex.get``/``scan``/``scan_batch`` and the document read path
+``get_document``/``scan_documents`` from any thread; tests and notebooks use ``versions``/``raw_scan``/``check_invariants``/``debug_state``.
 
 Structure of one index:
 - ``_versions``: dict ``key -> [(ts, value | None), ...]`` newest first (None is a tombstone). Point reads
@@ -36,9 +36,9 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from types import ModuleType
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from engine.model.errors import DatabaseClosedError
+from engine.model.errors import DatabaseClosedError, RippleError
 from engine.index.base import (MAX_INDEX_ID, MAX_KEY_BYTES, SCAN_BATCH, CommitIndexWrites, IndexConfig,
                                IndexWrite, check_index_id, scan_by_batches)
 from engine.index.options import MemBtreeOptions
@@ -194,6 +194,8 @@ class MemBTreeIndex:
         self._resolve_key = kernel.resolve_key
         self._scan_forward = kernel.scan_forward
         self._scan_reverse = kernel.scan_reverse
+        self._get_document = kernel.get_document
+        self._scan_documents = kernel.scan_documents
         self._apply_writes = kernel.apply_writes
         self._gc_index = kernel.gc_index
 
@@ -225,6 +227,38 @@ class MemBTreeIndex:
             keys = self._keys
             scan = self._scan_reverse if reverse else self._scan_forward
             return scan(keys.leaves, keys.maxes, self._versions, interval.start, interval.end, ts, limit)
+        finally:
+            self._release()
+
+    def get_document(self, key: bytes, ts: Timestamp, decode: Callable) -> tuple[Any, int] | None:
+        """``(decode(value, 8), header)`` of the document value of *key* at *ts* (the kernel's
+        ``get_document``); None if absent or a tombstone. Runtime: as ``get`` plus one decode."""
+        self._acquire()
+        try:
+            if self._closed:
+                raise DatabaseClosedError("index store is closed")
+            return self._get_document(self._versions, key, ts, decode)
+        finally:
+            self._release()
+
+    def scan_documents(self, interval: Interval, ts: Timestamp, limit: int, reverse: bool, by_id: "MemBTreeIndex | None",
+                       id_key: Callable, decode_many: Callable) -> tuple[list[bytes], list[Any]]:
+        """One batch of decoded documents (see ``engine.index.base.MVCCIndex.scan_documents``): the kernel's
+        ``scan_documents`` under the store lock, so rows and their by_id documents are read together.
+        *by_id* must belong to this store. Runtime: O(log n + k·v) plus one hash lookup per row, plus decoding."""
+        if by_id is not None and by_id._store is not self._store:
+            raise ValueError("scan_documents: the by_id index must belong to the same store")
+        self._acquire()
+        try:
+            if self._closed:
+                raise DatabaseClosedError("index store is closed")
+            keys = self._keys
+            try:
+                return self._scan_documents(keys.leaves, keys.maxes, self._versions, interval.start, interval.end,
+                                            ts, limit, reverse, None if by_id is None else by_id._versions,
+                                            id_key, decode_many)
+            except LookupError as e:
+                raise RippleError(f"index {self.index_id} points at missing document {e.args[0]!r} at ts {ts}") from None
         finally:
             self._release()
 

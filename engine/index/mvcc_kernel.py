@@ -17,11 +17,14 @@ Data the functions take (built only by the store, which guarantees the precondit
 - ``leaves``/``maxes``: the ``SortedKeyLeaves`` lists: sorted leaf lists of bytes keys (each a key of
   ``versions_map``) and each leaf's last key.
 - snapshots ``ts`` are ints (any int: below 1 nothing is visible, above 2^64-1 everything is).
+- a *document value* (what ``get_document``/``scan_documents`` decode) is ``u64 BE header || encoded
+  document``: the by_id value of ``engine.documents``, whose header is the version's commit ts. The
+  kernel does not know the document format: it is handed the codec's ``decode``/``decode_many``.
 """
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Sequence
+from typing import Callable, Sequence
 
 from engine.model.errors import IndexKeyTooLargeError
 from engine.index.base import MAX_INDEX_ID, CommitIndexWrites, IndexWrite
@@ -29,7 +32,8 @@ from engine.model.types import MAX_TIMESTAMP
 
 #: Kernel ABI shared with the Cython twin ``engine._native.mvcc``; bump on any semantic change.
 #: 2: the twin is kernels only (resolve_key, apply_writes, gc_index added; the store classes moved out).
-ABI = "mvcc/2"
+#: 3: the document read path (get_document, scan_documents).
+ABI = "mvcc/3"
 
 #: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "resolve_key",
     "scan_forward",
     "scan_reverse",
+    "get_document",
+    "scan_documents",
     "apply_writes",
     "gc_versions",
     "gc_index",
@@ -171,6 +177,47 @@ def scan_reverse(leaves: list, maxes: list, versions: dict, start: bytes, end: b
         if li >= 0:
             pos = len(leaves[li])
     return out
+
+
+def get_document(versions_map: dict, key: bytes, ts: int, decode: Callable) -> tuple | None:
+    """The document value of *key* visible at *ts*, decoded: ``(decode(value, 8), header)`` with *header*
+    the value's leading u64 BE (by_id: the version's commit ts); None if absent or a tombstone.
+
+    TypeError as ``resolve_key``; ValueError for a value shorter than the header. Runtime: O(1) hash lookup + O(v) + one decode.
+    """
+    value = resolve_key(versions_map, key, ts)
+    if value is None:
+        return None
+    if len(value) < 8:
+        raise ValueError("a document value starts with an 8-byte header")
+    return decode(value, 8), int.from_bytes(value[:8], "big")
+
+
+def scan_documents(leaves: list, maxes: list, versions: dict, start: bytes, end: bytes | None, ts: int,
+                   limit: int, reverse: bool, by_id: dict | None, id_key: Callable, decode_many: Callable) -> tuple:
+    """One batch of a document scan: up to *limit* live rows of ``[start, end)`` at *ts* (as
+    ``scan_forward``/``scan_reverse``), each resolved to its decoded document. Returns ``(keys, docs)``,
+    two lists of equal length in scan order.
+
+    With ``by_id=None`` the rows' values are document values (the scanned index is by_id). Otherwise each
+    value names a document: ``id_key(value)`` is its key in *by_id* (that index's versions map, read at the
+    same *ts* under the same lock), whose visible value is the document value; a row whose document is
+    missing there raises ``LookupError(value)`` (index and by_id disagree: a bug, never a user error).
+    All documents of the batch are decoded by one ``decode_many(values, 8)`` call.
+    Runtime: O(log n + k·v) plus one hash lookup per row through *by_id*, plus decoding.
+    """
+    rows = (scan_reverse if reverse else scan_forward)(leaves, maxes, versions, start, end, ts, limit)
+    keys = [key for key, _ in rows]
+    if by_id is None:
+        values = [value for _, value in rows]
+    else:
+        values = []
+        for _, ref in rows:
+            value = resolve_key(by_id, id_key(ref), ts)
+            if value is None:
+                raise LookupError(ref)
+            values.append(value)
+    return keys, decode_many(values, 8)
 
 
 def apply_writes(versions_map: dict, ts: int, writes: Sequence[IndexWrite]) -> list:

@@ -17,11 +17,15 @@ Layout of one ``versions`` entry (see ``engine.index.lmdb_btree`` for the whole 
 
 Index keys are prefix-free (engine precondition), so all versions of one ``(index_id, key)`` - its *framed
 key* ``index_id || key`` - are contiguous, newest first; the framed key of a raw entry is ``raw[:-8]``.
+
+A *document value* (what ``lmdb_get_document``/``lmdb_scan_documents`` decode) is ``u64 BE header ||
+encoded document``: the by_id value of ``engine.documents`` (header: the version's commit ts). The kernel
+does not know the document format: it is handed the codec's ``decode``/``decode_many``.
 """
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from typing import Callable, Sequence
 
 import lmdb
 
@@ -33,7 +37,8 @@ from engine.model.types import MAX_TIMESTAMP
 #: Bump on any semantic change of these functions or of the on-disk layout (then also bump FORMAT).
 #: 2: the twin is kernels only (lmdb_get, lmdb_versions, lmdb_put_writes, lmdb_gc_chunk, validate_batch
 #: added; the store classes moved out). The layout is unchanged, so FORMAT stays.
-ABI = "mvcc_lmdb/2"
+#: 3: the document read path (lmdb_get_document, lmdb_scan_documents); layout unchanged.
+ABI = "mvcc_lmdb/3"
 
 #: On-disk format marker, stored in ``meta`` and checked at open. Bump on any layout change.
 FORMAT = b"ripple.lmdb-btree/1"
@@ -44,7 +49,7 @@ FORMAT = b"ripple.lmdb-btree/1"
 SKIP_LIMIT = 8
 
 __all__ = ["ABI", "FORMAT", "SKIP_LIMIT", "decode_value", "encode_value", "inverted_ts", "lmdb_gc_chunk",
-           "lmdb_get", "lmdb_put_writes", "lmdb_scan_forward", "lmdb_scan_reverse", "lmdb_versions",
+           "lmdb_get", "lmdb_get_document", "lmdb_put_writes", "lmdb_scan_documents", "lmdb_scan_forward", "lmdb_scan_reverse", "lmdb_versions",
            "pack_version_key", "unpack_version_key", "validate_batch"]
 
 _U32 = struct.Struct(">I")
@@ -249,6 +254,58 @@ def lmdb_get(env: lmdb.Environment, db: object, prefix: bytes, key: bytes, ts: i
     if raw[:-8] != kb or stored[0] == 0:
         return None
     return stored[1:]
+
+
+def lmdb_get_document(env: lmdb.Environment, db: object, prefix: bytes, key: bytes, ts: int,
+                      decode: Callable) -> tuple | None:
+    """The document value of ``prefix || key`` visible at *ts*, decoded: ``(decode(value, 8), header)``
+    with *header* the value's leading u64 BE (by_id: the version's commit ts); None if absent or a
+    tombstone; ValueError for a value shorter than the header. One read transaction and one seek, as
+    ``lmdb_get``. Runtime: O(log n) + one decode.
+    """
+    value = lmdb_get(env, db, prefix, key, ts)
+    if value is None:
+        return None
+    if len(value) < 8:
+        raise ValueError("a document value starts with an 8-byte header")
+    return decode(value, 8), _U64.unpack_from(value)[0]
+
+
+def lmdb_scan_documents(env: lmdb.Environment, db: object, lo: bytes, hi: bytes | None, inv: bytes, limit: int,
+                        skip_limit: int, reverse: bool, id_prefix: bytes | None, id_key: Callable,
+                        decode_many: Callable) -> tuple:
+    """One batch of a document scan in one read transaction: up to *limit* live rows of framed ``[lo, hi)``
+    at inverted ts *inv* (as ``lmdb_scan_forward``/``lmdb_scan_reverse``), each resolved to its decoded
+    document. Returns ``(keys, docs)``: the rows' index keys and documents, in scan order.
+
+    With ``id_prefix=None`` the rows' values are document values (the scanned index is by_id). Otherwise
+    each value names a document whose entry is ``id_prefix || id_key(value)`` in the same database (the
+    by_id index, u32 BE id *id_prefix*), read at the same *inv* in the same transaction; a row whose
+    document is missing there raises ``LookupError(value)`` (index and by_id disagree: a bug). All
+    documents of the batch are decoded by one ``decode_many(values, 8)`` call.
+    Runtime: O(log n + e) for the scan, plus one O(log n) seek per row through by_id, plus decoding.
+    """
+    scan = lmdb_scan_reverse if reverse else lmdb_scan_forward
+    txn = env.begin(db=db)
+    try:
+        cur = txn.cursor()
+        rows = scan(cur, lo, hi, inv, limit, skip_limit)
+        keys = [key for key, _ in rows]
+        if id_prefix is None:
+            values = [value for _, value in rows]
+        else:
+            values = []
+            for _, ref in rows:
+                kb = id_prefix + id_key(ref)
+                if not cur.set_range(kb + inv):
+                    raise LookupError(ref)
+                raw, stored = cur.item()
+                if raw[:-8] != kb or stored[0] == 0:
+                    raise LookupError(ref)
+                values.append(stored[1:])
+    finally:
+        txn.abort()
+    return keys, decode_many(values, 8)
 
 
 def lmdb_versions(cur: lmdb.Cursor, kb: bytes) -> list:

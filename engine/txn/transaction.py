@@ -2,7 +2,7 @@
 
 Who may call it: the database creates transactions (``Database.begin``) and hands them to user functions
 (as ``tx``); the query builder (``engine.query``) reads through the ``ScanSource`` methods
-(``catalog``, ``keys``, ``resolve_index``, ``scan``, ``record_read``); the committer receives
+(``catalog``, ``keys``, ``resolve_index``, ``scan``, ``scan_batches``, ``record_read``); the committer receives
 ``finalize()``'s result. A transaction never writes storage itself: all writes stay in its buffer until
 the committer validates and persists them. It never runs user code either (the database does). It owns
 its state: ``settle(verdict)``, ``abort()`` and ``release()`` are the only ways out of ``OPEN``.
@@ -33,9 +33,9 @@ from engine.catalog import (BY_ID, SYSTEM_TABLES, Catalog, CatalogChange, Catalo
                             check_table_name)
 from engine.clock.hlc import to_millis
 from engine.conflict.base import Verdict
-from engine.documents import DocumentKeys, by_id_ts
+from engine.documents import DocumentKeys
 from engine.model.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
-from engine.index.base import scan_by_batches
+from engine.index.base import scan_documents_by_batches
 from engine.query import QueryBuilder
 from engine.txn.read_set import ReadSet
 from engine.model.types import Interval, Timestamp
@@ -204,15 +204,16 @@ class Transaction:
 
         Raises InvalidIdError for a string that is not a well-formed id. Records a one-key read.
         """
-        self._check_open()
+        if self._state is not TxnState.OPEN:
+            self._check_open()
         table = self._table_of(doc_id)
         if table is None:
             return None
-        pw = self._writes.get(doc_id)
-        if pw is not None:
-            return self._new_doc(pw)
-        doc, _ = self._snapshot_doc(table, doc_id)
-        return doc
+        if self._writes:
+            pw = self._writes.get(doc_id)
+            if pw is not None:
+                return self._new_doc(pw)
+        return self._snapshot_doc(table, doc_id)[0]
 
     def insert(self, table: str, doc: dict) -> str:
         """Insert *doc* into *table* (created on first use) and return its new ``_id``.
@@ -360,15 +361,16 @@ class Transaction:
         return self.catalog.table_by_number(number)
 
     def _snapshot_doc(self, table: TableInfo, doc_id: str) -> tuple[dict | None, int | None]:
+        if self._created and table.name in self._created:  # created by this transaction: nothing in the snapshot
+            return None, None
         ix = table.indexes[BY_ID]
         key = self._keys.id_key(doc_id)
-        if table.name in self._created:   # created by this transaction: nothing in the snapshot
+        self.read_set.record_point(ix.index_id, key, ix.full_name)
+        # One native call: the MVCC lookup, the decode and the version ts (the by_id value's header).
+        got = self._ctx.index_view(ix.index_id).get_document(key, self.begin_ts, self._keys.decode)
+        if got is None:
             return None, None
-        self.read_set.record(ix.index_id, Interval.point(key), ix.full_name)
-        raw = self._ctx.index_view(ix.index_id).get(key, self.begin_ts)
-        if raw is None:
-            return None, None
-        return self._keys.decode_by_id(raw), by_id_ts(raw)
+        return got
 
     def _current_for_write(self, doc_id: str, system: bool = False) -> tuple[str, dict]:
         table = self._table_of(doc_id)
@@ -444,9 +446,15 @@ class Transaction:
         return catalog.index(table, name)
 
     def scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]:
-        """See ``_scan``."""
+        """Rows of *ix* in *interval* as ``(key, doc)``, one at a time (see ``_scan_batches``)."""
         self._check_open()
         return self._scan(ix, interval, reverse)
+
+    def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool, first: int | None = None
+                     ) -> Iterator[tuple[list[bytes], list[dict]]]:
+        """See ``_scan_batches``."""
+        self._check_open()
+        return self._scan_batches(ix, interval, reverse, first)
 
     def _overlay(self, ix: IndexInfo, interval: Interval) -> dict[bytes, dict | None]:
         """This transaction's own writes as they affect index *ix* inside *interval*: key -> new document,
@@ -465,47 +473,61 @@ class Transaction:
                     out[k] = self._new_doc(pw)
         return out
 
-    def _row_doc(self, ix: IndexInfo, value: bytes) -> dict | None:
-        """The document an index row points at, read at the snapshot (by_id rows carry it inline)."""
-        if ix.name == BY_ID:
-            return self._keys.decode_by_id(value)
-        doc_id = value.decode()
-        table = self.catalog.table(ix.table)
-        raw = self._ctx.index_view(table.indexes[BY_ID].index_id).get(self._keys.id_key(doc_id), self.begin_ts)
-        if raw is None:  # index and by_id disagree: a bug, never a user error
-            raise RippleError(f"index {ix.full_name} points at missing document {doc_id} at ts {self.begin_ts}")
-        return self._keys.decode_by_id(raw)
+    def _id_key_of_ref(self, ref: bytes) -> bytes:
+        """The by_id key of the document a non-by_id index row names (its value is the id, UTF-8)."""
+        return self._keys.id_key(ref.decode())
 
     def _scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]:
+        for keys, docs in self._scan_batches(ix, interval, reverse):
+            yield from zip(keys, docs)
+
+    def _scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool, first: int | None = None
+                      ) -> Iterator[tuple[list[bytes], list[dict]]]:
         """Rows of *ix* in *interval* at the snapshot, with this transaction's writes overlaid, in key order
-        (descending if *reverse*). Records nothing: the query layer records what it consumed."""
+        (descending if *reverse*), as ``(keys, docs)`` batches (never empty). Each snapshot batch is one
+        native call of the index (``scan_documents``: the rows, their documents through by_id at the same
+        snapshot, decoded); the first holds at most *first* snapshot rows when given (a hint: the caller
+        expects to need about that many). Records nothing: the query layer records what it consumed."""
         if ix.index_id < 0:  # placeholder index of a table that does not exist (see resolve_index)
             return
         if ix.table in self._created:  # created by this transaction: only its own writes exist
-            snapshot: Iterator[tuple[bytes, bytes]] = iter(())
+            snapshot: Iterator[tuple[list[bytes], list[dict]]] = iter(())
         else:
-            snapshot = scan_by_batches(self._ctx.index_view(ix.index_id), interval, self.begin_ts, reverse)
+            by_id = None
+            if ix.name != BY_ID:
+                by_id = self._ctx.index_view(self.catalog.table(ix.table).indexes[BY_ID].index_id)
+            snapshot = scan_documents_by_batches(self._ctx.index_view(ix.index_id), interval, self.begin_ts, reverse,
+                                                 by_id, self._id_key_of_ref, self._keys.decode_many, first=first)
         overlay = self._overlay(ix, interval) if self._writes else {}
         if not overlay:
-            for key, value in snapshot:
-                yield key, self._row_doc(ix, value)
+            yield from snapshot
             return
+        # Merge the sorted overlay into each snapshot batch: an overlay key replaces (or, with None, hides)
+        # the snapshot row of the same key and is inserted in key order otherwise.
         pending = sorted(overlay.items(), reverse=reverse)
         i = 0
         before: Callable[[bytes, bytes], bool] = (lambda a, b: a > b) if reverse else (lambda a, b: a < b)
-        for key, value in snapshot:
-            while i < len(pending) and before(pending[i][0], key):
-                k, d = pending[i]
-                i += 1
-                if d is not None:
-                    yield k, d
-            if i < len(pending) and pending[i][0] == key:
-                k, d = pending[i]
-                i += 1
-                if d is not None:
-                    yield k, d
-                continue
-            yield key, self._row_doc(ix, value)
-        for k, d in pending[i:]:
-            if d is not None:
-                yield k, d
+        for keys, docs in snapshot:
+            out_keys: list[bytes] = []
+            out_docs: list[dict] = []
+            for key, doc in zip(keys, docs):
+                while i < len(pending) and before(pending[i][0], key):
+                    k, d = pending[i]
+                    i += 1
+                    if d is not None:
+                        out_keys.append(k)
+                        out_docs.append(d)
+                if i < len(pending) and pending[i][0] == key:
+                    k, d = pending[i]
+                    i += 1
+                    if d is not None:
+                        out_keys.append(k)
+                        out_docs.append(d)
+                    continue
+                out_keys.append(key)
+                out_docs.append(doc)
+            if out_keys:
+                yield out_keys, out_docs
+        rest = [(k, d) for k, d in pending[i:] if d is not None]
+        if rest:
+            yield [k for k, _ in rest], [d for _, d in rest]

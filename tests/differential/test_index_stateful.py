@@ -1,7 +1,8 @@
 """Differential state machine: every MVCC index strategy against ``MVCCStoreModel``, step by step.
 
 The machine applies random commit batches (and invalid ones), reads with ``get``/``scan_batch``/``scan``/
-``versions`` at random snapshots over random intervals (empty, point, prefix, unbounded, arbitrary bounds
+``versions`` and the document read path (``get_document``, ``scan_documents`` and
+``scan_documents_by_batches``, with a stand-in codec that tags each value it is handed) at random snapshots over random intervals (empty, point, prefix, unbounded, arbitrary bounds
 of other lengths than the keys), collects garbage, drops indexes, reopens persistent stores, and after
 every step asserts each subject's ``check_invariants``. Reads are compared only at snapshots at or above
 the highest gc watermark, the only ones gc promises to preserve.
@@ -30,11 +31,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from engine._impl import implementations
-from engine.index.base import IndexConfig, IndexStore, scan_by_batches
+from engine.index.base import IndexConfig, IndexStore, scan_by_batches, scan_documents_by_batches
 from engine.index.lmdb_btree import LmdbBTreeStore
 from engine.index.mem_btree import MemBTreeStore
 from engine.index.options import LmdbBtreeOptions, MemBtreeOptions
 from engine.testing.models.mvcc import MVCCStoreModel
+from engine.model.errors import RippleError
 from engine.model.types import Interval
 
 #: (name, factory(directory) -> IndexStore). The directory is fresh per subject and example.
@@ -50,6 +52,20 @@ VALUES = st.one_of(st.none(), st.just(b""), st.binary(max_size=2))
 def _tag(writes: dict, ts: int) -> dict:
     """Make each non-empty value unique per commit by appending ``@ts``."""
     return {i: [(k, v if not v else v + b"@%d" % ts) for k, v in ws] for i, ws in writes.items()}
+
+
+def tag_decode(value: bytes, offset: int) -> tuple[str, int, bytes]:
+    """Stand-in document codec: what the kernel handed over, so a wrong value or offset is visible."""
+    return ("doc", offset, value)
+
+
+def tag_decode_many(values: list, offset: int) -> list:
+    return [("doc", offset, v) for v in values]
+
+
+def ref_key(value: bytes) -> bytes:
+    """Stand-in ``id_key``: maps a stored value to a key of the KEYS family (often present, not always)."""
+    return bytes(b for b in value[:2] if b in b"\x01a\xff") + b"\x00"
 
 
 def bulk_key(i: int) -> bytes:
@@ -323,6 +339,66 @@ class IndexMachine(RuleBasedStateMachine):
             assert got == want_all, f"{name}: scan({interval}, ts={ts}, reverse={reverse}) = {got}, model {want_all}"
 
     @rule(index_id=INDEX_IDS, data=st.data())
+    def get_document(self, index_id, data) -> None:
+        key = self._key(data, index_id)
+        ts = self._read_ts(data, [vts for vts, _ in self.model.open_index(index_id).versions(key)])
+        value = self.model.indexes[index_id].get(key, ts)
+        for name, store in self.subjects.items():
+            index = store.open_index(index_id)
+            if value is not None and len(value) < 8:
+                try:
+                    got = index.get_document(key, ts, tag_decode)
+                except ValueError:
+                    continue
+                raise AssertionError(f"{name}: get_document({key!r}, ts={ts}) of a short value = {got!r}, not ValueError")
+            want = None if value is None else (("doc", 8, value), int.from_bytes(value[:8], "big"))
+            got = index.get_document(key, ts, tag_decode)
+            assert got == want, f"{name}: get_document({key!r}, ts={ts}) in index {index_id} = {got!r}, model {want!r}"
+
+    @rule(index_id=INDEX_IDS, through=st.one_of(st.none(), INDEX_IDS), reverse=st.booleans(),
+          limit=st.integers(0, 5), batch=st.integers(1, 3), first=st.one_of(st.none(), st.integers(1, 3)),
+          data=st.data())
+    def scan_documents(self, index_id, through, reverse, limit, batch, first, data) -> None:
+        """Rows resolved through another index (*through*, the by_id role) or taken as they are (None)."""
+        model = self.model.open_index(index_id)
+        if through is not None:
+            self.model.open_index(through)  # the subjects open it too (bookkeeping_agrees compares the ids)
+        interval = data.draw(intervals(), label="interval")
+        ts = self._read_ts(data, [vts for versions in model.data.values() for vts, _ in versions])
+
+        def expect(rows):
+            if through is None:
+                return [k for k, _ in rows], [("doc", 8, v) for _, v in rows]
+            docs = []
+            for _, v in rows:
+                d = self.model.open_index(through).get(ref_key(v), ts)
+                if d is None:
+                    return RippleError
+                docs.append(("doc", 8, d))
+            return [k for k, _ in rows], docs
+
+        want_limited = expect(model.scan(interval, ts, reverse, limit))
+        want_all = expect(model.scan(interval, ts, reverse))
+        for name, store in self.subjects.items():
+            index = store.open_index(index_id)
+            by_id = None if through is None else store.open_index(through)
+            for want, call in [
+                (want_limited, lambda: index.scan_documents(interval, ts, limit, reverse, by_id, ref_key, tag_decode_many)),
+                (want_all, lambda: _concat(islice(scan_documents_by_batches(
+                    index, interval, ts, reverse, by_id, ref_key, tag_decode_many, batch, first), 200))),
+            ]:
+                if want is RippleError:
+                    try:
+                        got = call()
+                    except RippleError:
+                        continue
+                    raise AssertionError(f"{name}: scan_documents({interval}, ts={ts}, through={through}) = {got}, "
+                                         "model: a row's document is missing")
+                got = call()
+                assert got == want, (f"{name}: scan_documents({interval}, ts={ts}, limit={limit}, reverse={reverse}, "
+                                     f"through={through}, batch={batch}, first={first}) = {got}, model {want}")
+
+    @rule(index_id=INDEX_IDS, data=st.data())
     def versions(self, index_id, data) -> None:
         key = self._key(data, index_id)
         want = self.model.open_index(index_id).versions(key)
@@ -352,6 +428,16 @@ class IndexMachine(RuleBasedStateMachine):
             assert store.applied_ts() == self.model.applied_ts, f"{name}: applied_ts"
             assert store.index_ids() == self.model.index_ids(), \
                 f"{name}: index_ids {store.index_ids()} != model {self.model.index_ids()}"
+
+
+def _concat(batches) -> tuple[list, list]:
+    keys: list = []
+    docs: list = []
+    for k, d in batches:
+        assert k, "scan_documents_by_batches yielded an empty batch"
+        keys += k
+        docs += d
+    return keys, docs
 
 
 def make_machine(factories: list[SubjectFactory], name: str = "IndexMachine") -> type[IndexMachine]:

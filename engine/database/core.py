@@ -235,7 +235,6 @@ class Database:
 
         return ValidationContext(table_of_id=table_of_id)
 
-    _validation_context = validation_context
 
     # ---- transactions ----------------------------------------------------------------------------
 

@@ -18,8 +18,5 @@ from engine.subscriptions.live import (NOTHING, BatchListener, LiveQuery, Subscr
                                        WaitOutcome)
 from engine.subscriptions.manager import QueryRunner, SubscriptionManager
 
-#: The record behind a handle (old name, kept for callers).
-Subscription = LiveQuery
-
-__all__ = ["BatchListener", "LiveQuery", "NOTHING", "QueryRunner", "Subscription", "SubscriptionHandle",
+__all__ = ["BatchListener", "LiveQuery", "NOTHING", "QueryRunner", "SubscriptionHandle",
            "SubscriptionManager", "SubscriptionStats", "WaitOutcome"]

@@ -3,7 +3,8 @@
 Role: the single place that decides what a Convex value is and how one is written down. Documents pass
 through these validation rules before a transaction buffers them (``engine.doccodec.encode_document``
 applies them through ``check_document`` and stores its own binary encoding); ``encode_document`` here is
-the JSON document form (the storage format of older versions, still used by tests and tools); the sync/HTTP layer speaks ``to_json``/``from_json`` (Convex's
+the JSON document form (the storage format of older versions, still used by tests and tools); the
+sync/HTTP layer speaks ``to_json``/``from_json`` (Convex's
 "convex_encoded_json", protocol spec §2.1) and ``to_clean_json`` (the HTTP "json" format); the
 subscription layer uses ``values_equal`` to decide whether a query result changed.
 
@@ -645,8 +646,9 @@ def decode_value(data: bytes) -> Any:
 
 
 def encode_document(doc: dict) -> bytes:
-    """``encode_value`` of a document (which must be a dict). The bytes the log and the ``by_id`` index
-    store; field order is preserved. Cost O(size)."""
+    """``encode_value`` of a document (which must be a dict): the JSON document form, field order
+    preserved. The engine stores documents with ``engine.doccodec`` (binary); this form was the storage
+    format of older data folders (which open refuses) and remains for tests and tools. Cost O(size)."""
     if not isinstance(doc, dict):
         raise InvalidValueError(f"a document must be an object (dict), got {value_type_name(doc)}")
     return encode_value(doc)

@@ -30,6 +30,7 @@ KERNELS: dict[str, str] = {
     "mvcc": "engine.index.mvcc_kernel",
     "mvcc_lmdb": "engine.index.mvcc_lmdb_kernel",
     "write_window": "engine.log.written_keys",
+    "ids": "engine.ids",
 }
 
 MODES = ("auto", "py", "cy")

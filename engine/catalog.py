@@ -71,24 +71,25 @@ def absent_table_key(table: str) -> Hashable:
 @dataclass(frozen=True, slots=True)
 class IndexInfo:
     """One index of one table. ``fields`` are the user-visible fields; ``key_fields`` what the key holds
-    before the trailing document id."""
+    before the trailing document id. ``full_name`` ("table.index") and ``key_fields`` are computed once,
+    at construction: both are on every read's and every write's path."""
 
     table: str
     name: str
     fields: tuple[str, ...]
     index_id: int
+    full_name: str = field(init=False, repr=False, compare=False)
+    key_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.table}.{self.name}"
-
-    @property
-    def key_fields(self) -> tuple[str, ...]:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "full_name", f"{self.table}.{self.name}")
         if self.name == BY_ID:
-            return ()
-        if self.name == BY_CREATION_TIME:
-            return ("_creationTime",)
-        return (*self.fields, "_creationTime")
+            key_fields: tuple[str, ...] = ()
+        elif self.name == BY_CREATION_TIME:
+            key_fields = ("_creationTime",)
+        else:
+            key_fields = (*self.fields, "_creationTime")
+        object.__setattr__(self, "key_fields", key_fields)
 
     @property
     def range_fields(self) -> tuple[str, ...]:

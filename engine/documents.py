@@ -58,8 +58,9 @@ class DocumentKeys:
         return self.codec.index_key((), doc_id)
 
     def keys_for(self, table, doc: dict) -> dict[int, bytes]:
-        """*doc*'s key in every index of *table* (raises IndexKeyTooLargeError for an unstorable key)."""
-        return {ix.index_id: self.index_key(ix, doc) for ix in list(table.indexes.values())}
+        """*doc*'s key in every index of *table* (raises IndexKeyTooLargeError for an unstorable key).
+        One kernel call (``document_keys``) for all of the table's indexes."""
+        return self.codec.document_keys(doc, tuple(table.indexes.values()), doc["_id"])
 
 
 REFERENCE_KEYS = DocumentKeys()

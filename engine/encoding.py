@@ -75,13 +75,13 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any
+from typing import Any, Iterable
 
 from engine.model.errors import IndexKeyTooLargeError, InvalidValueError
 from engine.model.types import Interval, prefix_end
 
 #: Format identifier; the Cython twin must carry the same string.
-ABI = "keycodec/1"
+ABI = "keycodec/2"
 
 #: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
 __all__ = [
@@ -105,6 +105,7 @@ __all__ = [
     "split_index_key",
     "extract_field",
     "index_key_for_document",
+    "document_keys",
     "prefix_interval",
     "range_interval",
 ]
@@ -506,6 +507,19 @@ def index_key_for_document(doc: dict, fields: tuple[str, ...], doc_id: str) -> b
     Cost O(encoded size + total path length). Raises as ``index_key`` does.
     """
     return index_key(tuple([extract_field(doc, f) for f in fields]), doc_id)
+
+
+def document_keys(doc: dict, indexes: Iterable[Any], doc_id: str) -> dict[int, bytes]:
+    """*doc*'s key in each of *indexes* (objects with ``index_id`` and ``key_fields``, e.g.
+    ``catalog.IndexInfo``): ``{index_id: index_key_for_document(doc, ix.key_fields, doc_id)}``, in
+    iteration order. One call per staged write.
+
+    Cost O(total encoded size). Raises as ``index_key`` does (the first failing index wins; a non-str
+    *doc_id* is refused even with no index).
+    """
+    if not isinstance(doc_id, str):
+        raise InvalidValueError(f"document id must be a string, got {type(doc_id).__name__}")
+    return {ix.index_id: index_key_for_document(doc, ix.key_fields, doc_id) for ix in indexes}
 
 
 # ----------------------------------------------------------------------------------------------- intervals

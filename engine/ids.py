@@ -33,11 +33,15 @@ import math
 import random
 from operator import mul as _mul
 from dataclasses import dataclass
+from typing import Any
 
 from engine.model.errors import InvalidIdError
 
+#: Kernel ABI (``engine._impl``): the Cython twin ``engine._native.ids`` must declare the same string.
+ABI = "ids/1"
+
 __all__ = [
-    "ALPHABET", "MAX_TABLE_NUMBER", "ID_LENGTHS", "DecodedId", "encode_id", "decode_id", "table_number_of",
+    "ABI", "ALPHABET", "MAX_TABLE_NUMBER", "ID_LENGTHS", "DecodedId", "encode_id", "decode_id", "table_number_of",
     "is_valid_id", "fletcher16", "IdGenerator", "MS_PER_DAY",
 ]
 
@@ -89,11 +93,9 @@ _WEIGHTS = {n: tuple(range(n, 0, -1)) for n in range(1, 24)}
 
 
 def fletcher16(data: bytes) -> int:
-    """Fletcher-16 with both sums mod 256 (as the id format defines it), ``c1 << 8 | c0``. O(len).
-
-    Computed in closed form: c0 = sum(b_i), c1 = sum((n - i) * b_i), both mod 256, which equals the
-    running-sum definition ``c0 += b; c1 += c0``.
-    """
+    """Fletcher-16 with both sums mod 256 (as the id format defines it), ``c1 << 8 | c0``. O(len)."""
+    # Computed in closed form: c0 = sum(b_i), c1 = sum((n - i) * b_i), both mod 256, which equals the
+    # running-sum definition ``c0 += b; c1 += c0`` (the twin runs the sums).
     n = len(data)
     weights = _WEIGHTS.get(n) or range(n, 0, -1)
     return ((sum(map(_mul, data, weights)) & 0xFF) << 8) | (sum(data) & 0xFF)
@@ -212,14 +214,17 @@ class IdGenerator:
 
     Deterministic: two generators built on RNGs in the same state, asked for the same
     (table_number, now_ms) sequence, return the same ids. Not thread-safe (neither is the RNG).
+    *codec* is the id kernel whose ``encode_id`` spells the ids (this module, or its twin
+    ``engine._native.ids``: the same text either way).
     """
 
-    __slots__ = ("_rng",)
+    __slots__ = ("_rng", "_encode")
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, codec: Any = None) -> None:
         if not isinstance(rng, random.Random):
             raise TypeError(f"IdGenerator needs a random.Random (seeded by the caller), got {type(rng).__name__}")
         self._rng = rng
+        self._encode = encode_id if codec is None else codec.encode_id
 
     def new_id(self, table_number: int, now_ms: float) -> str:
         """A fresh id in table *table_number* created at *now_ms* (ms since the Unix epoch).
@@ -233,4 +238,4 @@ class IdGenerator:
             raise ValueError(f"now_ms must be a finite number of milliseconds, got {now_ms!r}")
         days = min(max(int(now_ms // MS_PER_DAY), 0), 0xFFFF)
         internal = self._rng.randbytes(_RANDOM_LEN) + days.to_bytes(2, "big")
-        return encode_id(table_number, internal)
+        return self._encode(table_number, internal)

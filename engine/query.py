@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
 from engine.catalog import BY_CREATION_TIME, IndexInfo
+from engine.model import values
 from engine.model.errors import QueryError
 from engine.model.types import Interval, key_successor
 
@@ -107,10 +108,12 @@ class IndexRange:
         return self
 
     def interval(self) -> Interval:
-        for v in [*self._eq, *(b[0] for b in (self._lower, self._upper) if b is not None)]:
-            from engine.model import values
-
-            values.validate_value(v)
+        validate = values.validate_value
+        for v in self._eq:
+            validate(v)
+        for b in (self._lower, self._upper):
+            if b is not None:
+                validate(b[0])
         return self._codec.range_interval(tuple(self._eq), self._lower, self._upper)
 
 

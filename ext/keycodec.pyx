@@ -45,7 +45,7 @@ cdef extern from "Python.h":
 
 
 #: Format identifier; the Cython twin must carry the same string.
-ABI = "keycodec/1"
+ABI = "keycodec/2"
 
 #: The kernel's public API: its Cython twin must export exactly these names (tests/parity).
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "split_index_key",
     "extract_field",
     "index_key_for_document",
+    "document_keys",
     "prefix_interval",
     "range_interval",
 ]
@@ -835,6 +836,29 @@ def index_key_for_document(doc, fields, doc_id):
     if not isinstance(doc_id, str):
         raise InvalidValueError(f"document id must be a string, got {type(doc_id).__name__}")
     return _index_key_of(values, doc_id)
+
+
+def document_keys(doc, indexes, doc_id):
+    """*doc*'s key in each of *indexes* (objects with ``index_id`` and ``key_fields``, e.g.
+    ``catalog.IndexInfo``): ``{index_id: index_key_for_document(doc, ix.key_fields, doc_id)}``, in
+    iteration order. One call per staged write.
+
+    Cost O(total encoded size). Raises as ``index_key`` does (the first failing index wins; a non-str
+    *doc_id* is refused even with no index).
+    """
+    cdef dict out = {}
+    cdef list values
+    cdef object fields
+    if not isinstance(doc_id, str):
+        raise InvalidValueError(f"document id must be a string, got {type(doc_id).__name__}")
+    for ix in indexes:
+        fields = ix.key_fields
+        if type(fields) is tuple:
+            values = [_extract(doc, f) for f in <tuple>fields]
+        else:
+            values = [_extract(doc, f) for f in fields]
+        out[ix.index_id] = _index_key_of(values, doc_id)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- intervals

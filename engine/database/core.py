@@ -134,7 +134,8 @@ class Database:
         self.clock.observe(self._persistence.max_ts())
         # Ids are random bytes from a seeded generator (deterministic experiments). The seed mixes in the
         # persisted high-water mark so a reopened database does not replay the id sequence it already used.
-        self._idgen = ids.IdGenerator(random.Random(f"ids:{config.seed}:{self._persistence.max_ts()}"))
+        self._idgen = ids.IdGenerator(random.Random(f"ids:{config.seed}:{self._persistence.max_ts()}"),
+                                      codec=self.kernels["ids"][1])
 
         index_name = config.resolved_index()
         index_path = os.path.join(path, "indexes") if path else None
@@ -179,7 +180,8 @@ class Database:
             hooks=self._hooks, sleep=self._sleep, keys=self.keys,
             combined_write=self._combined_write if self._shared_env is not None else None)
         self._txn_context = TxnContext(keys=self.keys, index_view=self.index_view, new_id=self._new_id,
-                                       physical_ms=self._physical, make_interval_set=self.make_interval_set)
+                                       physical_ms=self._physical, make_interval_set=self.make_interval_set,
+                                       table_number_of=self.kernels["ids"][1].table_number_of)
         self._runner = MutationRunner(policy=config.retry, begin=self.begin, committer=self._committer,
                                       bump=self._bump, sleep=self._sleep, seed=config.seed, hooks=self._hooks)
         if self._catalogs.current.ts == 0 and self._indexes.has_legacy_globals():

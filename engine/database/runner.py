@@ -62,8 +62,7 @@ class MutationRunner:
             self._hooks.hit("runner.before_commit")
             outcome = self._committer.commit(final)
             tx.settle(outcome.verdict)
-            attempts.append(AttemptRecord(tx.begin_ts, outcome.verdict, outcome.ts, outcome.conflict,
-                                          tx.read_set.intervals(), tx.write_set()))
+            attempts.append(AttemptRecord.lazy(tx, outcome.verdict, outcome.ts, outcome.conflict))
             if outcome.verdict is Verdict.COMMIT:
                 self._bump("commits" if final.writes_anything else "reads")
                 return MutationOutcome(value, outcome.ts, tuple(attempts))
@@ -87,8 +86,7 @@ class MutationRunner:
             final = tx.finalize()
             outcome = commit_now(final)
         tx.settle(outcome.verdict)
-        attempts.append(AttemptRecord(tx.begin_ts, outcome.verdict, outcome.ts, outcome.conflict,
-                                      tx.read_set.intervals(), tx.write_set(), AttemptMode.SERIALIZED))
+        attempts.append(AttemptRecord.lazy(tx, outcome.verdict, outcome.ts, outcome.conflict, AttemptMode.SERIALIZED))
         if outcome.verdict is not Verdict.COMMIT:
             # Nothing can commit while the committer is held, so this is an engine bug, not contention.
             raise RippleError(f"serialized attempt of {writer} got {outcome.verdict.value}: {outcome.conflict}")

@@ -39,16 +39,16 @@ import bisect
 import threading
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Hashable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from engine.conflict.base import COMMIT, CheckResult, ConflictInfo, Verdict
 from engine.model.types import Timestamp
 
 
-@dataclass(frozen=True, slots=True)
-class KeyWrite:
+class KeyWrite(NamedTuple):
     """One changed index key of one commit: the old or new key of ``document_id`` in index ``index``
-    (its identity); ``index_name`` ("table.index") is for display only."""
+    (its identity); ``index_name`` ("table.index") is for display only. A named tuple, not a dataclass:
+    the committer makes several per commit, and a tuple is the cheapest immutable record to build."""
 
     index: Hashable
     key: bytes

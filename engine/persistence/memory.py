@@ -150,10 +150,13 @@ class OpGate:
     abandoned iterator would then block ``close`` forever.
     """
 
-    __slots__ = ("_cond", "_active", "_closed", "_what")
+    __slots__ = ("_lock", "_cond", "_active", "_closed", "_what")
 
     def __init__(self, what: str) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # Entry and exit take the bare lock (a C-level context manager); only ``close`` uses the condition
+        # built on it, so the hot path never runs ``threading.Condition``'s Python-level methods.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._active = 0
         self._closed = False
         self._what = what
@@ -168,14 +171,14 @@ class OpGate:
             raise DatabaseClosedError(f"{self._what} is closed")
 
     def __enter__(self) -> "OpGate":
-        with self._cond:
+        with self._lock:
             if self._closed:
                 raise DatabaseClosedError(f"{self._what} is closed")
             self._active += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self._cond:
+        with self._lock:
             self._active -= 1
             if self._closed and not self._active:
                 self._cond.notify_all()

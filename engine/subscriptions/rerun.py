@@ -41,7 +41,14 @@ class RerunWorker:
         self._hooks = hooks
         self._mode = mode
         self._pending: deque[WindowCommit] = deque()
-        self._cv = threading.Condition(threading.Lock())  # guards pending, busy, stopped, delivered_ts
+        # One lock guards pending, busy, woken, stopped and delivered_ts. Two conditions on it: ``_cv``
+        # wakes the worker (work arrived, or stop), ``_done`` wakes callers of wait_idle/wait_delivered
+        # (progress, or stop). Kept apart so that a commit with nothing to match - the fast path of
+        # ``on_publish``, taken on every commit while nothing is live - wakes no thread at all.
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
+        self._done = threading.Condition(self._lock)
+        self._done_waiters = 0
         self._busy = False
         self._stopped = False
         self._woken = False
@@ -59,55 +66,69 @@ class RerunWorker:
         m = self._m
         with m.lock:
             if m.is_empty():
-                with self._cv:
+                with self._lock:
                     if not self._pending and not self._busy and not self._woken:
                         m.processed_ts = self.delivered_ts = commits[-1].ts
-                        self._cv.notify_all()
+                        self._progressed()
                         return
-        with self._cv:
+        with self._lock:
             self._pending.extend(commits)
             self._cv.notify_all()
 
     def wake(self) -> None:
         """Something was requested (a new or forced re-run): run a batch even with no new commit."""
-        with self._cv:
+        with self._lock:
             self._woken = True
             self._cv.notify_all()
 
     # ---- waiting ---------------------------------------------------------------------------------
 
+    def _progressed(self) -> None:
+        """Wake the callers waiting for progress, if any. Caller holds ``_lock``."""
+        if self._done_waiters:
+            self._done.notify_all()
+
+    def _wait_done(self, predicate: Any, timeout: float | None) -> bool:
+        """``_done.wait_for(predicate, timeout)``, counted in ``_done_waiters``. Caller holds ``_lock``."""
+        self._done_waiters += 1
+        try:
+            return self._done.wait_for(predicate, timeout)
+        finally:
+            self._done_waiters -= 1
+
     def _idle(self) -> bool:
         return not self._pending and not self._woken and not self._busy
 
     def _drain_inline(self) -> None:
-        with self._cv:
+        with self._lock:
             self._busy = True
         try:
             self._drain()
         finally:
-            with self._cv:
+            with self._lock:
                 self._busy = False
-                self._cv.notify_all()
+                self._progressed()
 
     def wait_idle(self, timeout: float | None) -> WaitOutcome:
         if self._mode == "inline":
             self._drain_inline()
             return WaitOutcome.DONE
-        with self._cv:
-            ok = self._cv.wait_for(lambda: self._idle() or self._stopped, timeout)
+        with self._lock:
+            ok = self._wait_done(lambda: self._idle() or self._stopped, timeout)
             return _outcome(ok, self._stopped and not self._idle())
 
     def wait_delivered(self, ts: Timestamp, timeout: float | None) -> WaitOutcome:
         if self._mode == "inline":
             self._drain_inline()
-        with self._cv:
-            ok = self._cv.wait_for(lambda: self.delivered_ts >= ts or self._stopped, timeout)
+        with self._lock:
+            ok = self._wait_done(lambda: self.delivered_ts >= ts or self._stopped, timeout)
             return _outcome(ok, self.delivered_ts < ts)
 
     def stop(self) -> None:
-        with self._cv:
+        with self._lock:
             self._stopped = True
             self._cv.notify_all()
+            self._done.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
 
@@ -115,7 +136,7 @@ class RerunWorker:
 
     def _run(self) -> None:
         while True:
-            with self._cv:
+            with self._lock:
                 self._cv.wait_for(lambda: self._pending or self._woken or self._stopped)
                 if self._stopped:
                     return
@@ -123,13 +144,13 @@ class RerunWorker:
             try:
                 self._drain()
             finally:
-                with self._cv:
+                with self._lock:
                     self._busy = False
-                    self._cv.notify_all()
+                    self._progressed()
 
     def _drain(self) -> None:
         while True:
-            with self._cv:
+            with self._lock:
                 if not self._pending and not self._woken:
                     return
                 commits = list(self._pending)
@@ -200,10 +221,10 @@ class RerunWorker:
             except BaseException as exc:
                 m.stats.callback_errors += 1
                 m.errors.append((0, exc))
-        with self._cv:
+        with self._lock:
             if T > self.delivered_ts:
                 self.delivered_ts = T
-            self._cv.notify_all()
+            self._progressed()
         self._hooks.hit("subscriptions.after_rerun")
 
 

@@ -29,12 +29,14 @@ from typing import Any, Callable, Hashable, Iterator
 from engine import encoding, ids
 
 from engine.model import values
-from engine.catalog import (BY_ID, SYSTEM_TABLES, Catalog, CatalogChange, CatalogVersion, IndexInfo, TableInfo, absent_table_key,
-                            check_table_name)
+from engine.catalog import (BY_ID, SYSTEM_INDEXES, SYSTEM_TABLES, Catalog, CatalogChange, CatalogVersion, IndexInfo,
+                            TableInfo, absent_table_key, check_table_name)
 from engine.clock.hlc import to_millis
 from engine.conflict.base import Verdict
 from engine.documents import DocumentKeys
-from engine.model.errors import DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError
+from engine.model.errors import (DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError,
+                                 UnknownIndexError)
+from engine.model.validators import ValidationContext
 from engine.index.base import scan_documents_by_batches
 from engine.query import QueryBuilder
 from engine.txn.read_set import ReadSet
@@ -56,7 +58,8 @@ class TxnContext:
 
     ``index_view(index_id)`` opens an index of the store for reads; ``new_id(table_number, now_ms)``
     draws a document id; ``physical_ms()`` is the injected physical clock; ``make_interval_set`` the
-    selected interval-set kernel; ``keys`` the index-key derivation with the selected key codec.
+    selected interval-set kernel; ``keys`` the index-key derivation with the selected key codec;
+    ``table_number_of(doc_id)`` the selected id kernel's decoder (raises InvalidIdError).
     """
 
     keys: DocumentKeys
@@ -64,6 +67,7 @@ class TxnContext:
     new_id: Callable[[int, float], str]
     physical_ms: Callable[[], int]
     make_interval_set: Callable[[], Any]
+    table_number_of: Callable[[str], int] = ids.table_number_of
 
 
 @dataclass(slots=True)
@@ -128,6 +132,7 @@ class Transaction:
         self._writes: dict[str, PendingWrite] = {}
         self._next_creation_time: float | None = None
         self._state = TxnState.OPEN
+        self._validation: ValidationContext | None = None
 
     # ---- state -----------------------------------------------------------------------------------
 
@@ -180,14 +185,15 @@ class Transaction:
         return table
 
     def validation_context(self) -> Any:
-        """The schema validation context: ``v.id(table)`` resolves ids through this transaction's catalog."""
-        from engine.model.validators import ValidationContext
-
-        return ValidationContext(table_of_id=self._table_name_of_id)
+        """The schema validation context: ``v.id(table)`` resolves ids through this transaction's catalog
+        (as it is at each lookup, tables this transaction created included). Built once per transaction."""
+        if self._validation is None:
+            self._validation = ValidationContext(table_of_id=self._table_name_of_id)
+        return self._validation
 
     def _table_name_of_id(self, doc_id: str) -> str | None:
         try:
-            t = self.catalog.table_by_number(ids.table_number_of(doc_id))
+            t = self.catalog.table_by_number(self._ctx.table_number_of(doc_id))
         except InvalidIdError:
             return None
         return t.name if t is not None else None
@@ -264,7 +270,7 @@ class Transaction:
         self._check_writable()
         if not isinstance(fields, dict):
             raise InvalidValueError(f"patch needs a dict of fields, got {type(fields).__name__}")
-        table, current = self._current_for_write(doc_id, system)
+        table, current, snap = self._current_for_write(doc_id, system)
         updated = dict(current)
         for name, value in fields.items():
             if name in ("_id", "_creationTime"):
@@ -275,7 +281,7 @@ class Transaction:
                 updated.pop(name, None)
             else:
                 updated[name] = value
-        self._stage_update(table, doc_id, updated, system)
+        self._stage_update(table, doc_id, updated, system, snap)
 
     def replace(self, doc_id: str, doc: dict) -> None:
         """Replace the document's user fields with *doc* (system fields are kept).
@@ -283,7 +289,7 @@ class Transaction:
         self._check_writable()
         if not isinstance(doc, dict):
             raise InvalidValueError(f"replace needs a dict document, got {type(doc).__name__}")
-        table, current = self._current_for_write(doc_id)
+        table, current, snap = self._current_for_write(doc_id)
         updated = {}
         for name, value in doc.items():
             if name in ("_id", "_creationTime"):
@@ -293,7 +299,7 @@ class Transaction:
             updated[name] = value
         updated["_id"] = current["_id"]
         updated["_creationTime"] = current["_creationTime"]
-        self._stage_update(table, doc_id, updated)
+        self._stage_update(table, doc_id, updated, False, snap)
 
     def delete(self, doc_id: str) -> None:
         """Delete the document. Raises DocumentNotFoundError if it does not exist."""
@@ -305,7 +311,7 @@ class Transaction:
 
     def _delete(self, doc_id: str, system: bool = False) -> None:
         self._check_writable()
-        table, _ = self._current_for_write(doc_id, system)
+        table, _, snap = self._current_for_write(doc_id, system)
         pw = self._writes.get(doc_id)
         if pw is not None:
             if pw.old_doc is None:
@@ -314,8 +320,8 @@ class Transaction:
                 pw.new_encoded, pw.new_keys = None, {}
             return
         info = self.catalog.table(table)
-        old, old_ts = self._snapshot_doc(info, doc_id)
-        assert old is not None
+        assert snap is not None
+        old, old_ts = snap
         self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, None, self._keys.keys_for(info, old), {})
 
     def query(self, table: str) -> QueryBuilder:
@@ -357,7 +363,7 @@ class Transaction:
     def _table_of(self, doc_id: str) -> TableInfo | None:
         if not isinstance(doc_id, str):
             raise InvalidIdError(f"document id must be a string, got {type(doc_id).__name__}")
-        number = ids.table_number_of(doc_id)
+        number = self._ctx.table_number_of(doc_id)
         return self.catalog.table_by_number(number)
 
     def _snapshot_doc(self, table: TableInfo, doc_id: str) -> tuple[dict | None, int | None]:
@@ -372,7 +378,11 @@ class Transaction:
             return None, None
         return got
 
-    def _current_for_write(self, doc_id: str, system: bool = False) -> tuple[str, dict]:
+    def _current_for_write(self, doc_id: str, system: bool = False
+                           ) -> tuple[str, dict, tuple[dict, int | None] | None]:
+        """``(table name, the document as this transaction sees it, snapshot)`` where *snapshot* is the
+        ``(document, version ts)`` read from the snapshot, or None when the document has a buffered write
+        (the snapshot version was read then and is in the write). Raises DocumentNotFoundError."""
         table = self._table_of(doc_id)
         if table is not None and table.name in SYSTEM_TABLES and not system:
             raise ReadOnlyError(f"document {doc_id!r} is in the system table {table.name!r}, which functions cannot "
@@ -381,14 +391,17 @@ class Transaction:
             pw = self._writes.get(doc_id)
             if pw is not None:
                 if pw.new_encoded is not None:
-                    return table.name, self._new_doc(pw)  # type: ignore[return-value]
+                    return table.name, self._new_doc(pw), None  # type: ignore[return-value]
             else:
-                doc, _ = self._snapshot_doc(table, doc_id)
-                if doc is not None:
-                    return table.name, doc
+                snap = self._snapshot_doc(table, doc_id)
+                if snap[0] is not None:
+                    return table.name, snap[0], snap  # type: ignore[return-value]
         raise DocumentNotFoundError(f"document {doc_id!r} does not exist")
 
-    def _stage_update(self, table: str, doc_id: str, updated: dict, system: bool = False) -> None:
+    def _stage_update(self, table: str, doc_id: str, updated: dict, system: bool = False,
+                      snap: tuple[dict, int | None] | None = None) -> None:
+        """Buffer *updated* as the new version. *snap* is the snapshot ``(document, ts)`` when the document
+        had no buffered write (``_current_for_write`` read it; reused, not read again)."""
         info = self.catalog.table(table)
         encoded = self._keys.encode(updated)
         if not system:
@@ -396,8 +409,8 @@ class Transaction:
         new_keys = self._keys.keys_for(info, updated)
         pw = self._writes.get(doc_id)
         if pw is None:
-            old, old_ts = self._snapshot_doc(info, doc_id)
-            assert old is not None
+            assert snap is not None
+            old, old_ts = snap
             self._writes[doc_id] = PendingWrite(table, doc_id, old, old_ts, encoded, self._keys.keys_for(info, old), new_keys)
         else:
             pw.new_encoded, pw.new_keys = encoded, new_keys
@@ -432,9 +445,6 @@ class Transaction:
         """Index *name* of *table* as this transaction's catalog defines it. A table nobody has created is
         simply empty: its system indexes resolve to a placeholder (index id -1) whose reads are recorded
         under ``absent_table_key(table)``, which the table's creation invalidates."""
-        from engine.catalog import SYSTEM_INDEXES
-        from engine.model.errors import UnknownIndexError
-
         catalog = self.catalog
         if not catalog.has_table(table):
             if table not in SYSTEM_TABLES:

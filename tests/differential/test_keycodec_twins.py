@@ -264,6 +264,13 @@ def make_properties(twin: ModuleType) -> dict[str, Callable[[], None]]:
         same("index_key_for_document", twin, doc, tuple(fields), doc_id)
         same("index_key_for_document", twin, doc, fields, doc_id)
 
+    @given(DOCS, st.lists(st.lists(PATHS, max_size=3), max_size=4), DOC_IDS | BAD_DOC_IDS)
+    def document_keys_agree(doc, field_lists, doc_id):
+        # Index ids collide on purpose (i % 3): a later index with the same id overwrites the earlier.
+        indexes = [_Ix(i % 3, tuple(f)) for i, f in enumerate(field_lists)]
+        same("document_keys", twin, doc, indexes, doc_id)
+        same("document_keys", twin, doc, tuple(indexes), doc_id)
+
     @given(key_tuples(max_size=2, small=True) | MIXED_TUPLES, BOUNDS, BOUNDS)
     def intervals_agree(eq, lower, upper):
         same("prefix_interval", twin, eq)
@@ -280,8 +287,16 @@ def make_properties(twin: ModuleType) -> dict[str, Callable[[], None]]:
         encode_and_decode_agree, truncated_and_corrupted_encodings_agree, garbage_decodes_agree,
         compare_values_agree, compare_values_agree_on_tuples, index_keys_agree,
         index_keys_at_the_size_limit_agree, extract_field_agrees, index_key_for_document_agrees,
-        intervals_agree, non_sequence_and_non_bytes_arguments_agree,
+        document_keys_agree, intervals_agree, non_sequence_and_non_bytes_arguments_agree,
     )}
+
+
+class _Ix:
+    """What ``document_keys`` reads of an index: its id and key fields (``catalog.IndexInfo`` has both)."""
+
+    def __init__(self, index_id: int, key_fields: tuple[str, ...]) -> None:
+        self.index_id = index_id
+        self.key_fields = key_fields
 
 
 PROPERTIES = sorted(make_properties(ref))

@@ -106,7 +106,7 @@ def test_undefined_is_a_singleton_with_a_readable_repr_that_survives_copy_and_pi
 
 
 def test_abi_names_the_format():
-    assert ABI == "keycodec/1"
+    assert ABI == "keycodec/2"
 
 
 # ------------------------------------------------------------------------------------------ order

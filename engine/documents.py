@@ -70,15 +70,15 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
                           new_encoded: bytes | None, out: dict[int, list], *,
                           old_keys: dict[int, bytes] | None = None, new_keys: dict[int, bytes] | None = None,
                           new_doc: dict | None = None, only: set[int] | None = None,
-                          on_key: Callable[[IndexInfo, bytes], None] | None = None) -> None:
+                          touched: list[tuple[IndexInfo, bytes]] | None = None) -> None:
     """Append to *out* (index id -> [(key, value | None)]) what one document write at *ts* does to every
     index of *table*: the single derivation shared by the committer, log replay and index backfill.
 
     - the old key gets a tombstone when the key changed (or the document was deleted);
     - ``by_id`` gets a new version on every write (its value carries the document);
     - other indexes get a new entry only when the key changed (their value is just the id).
-    ``on_key(ix, key)`` is told every old and new key, changed or not: to a reader of a key, an unchanged
-    key whose document changed is still a write (the write window records these). Keys already known
+    ``touched`` (a list) receives ``(ix, key)`` for every old and new key, changed or not: to a reader of a
+    key, an unchanged key whose document changed is still a write (the write window records these). Keys already known
     (``old_keys``/``new_keys``, computed when the write was staged) are reused; others are computed, from
     *new_doc* or else by decoding *new_encoded*. *only* restricts the work to some index ids.
     """
@@ -99,8 +99,8 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
         lst = out.setdefault(ix.index_id, [])
         if old_key is not None and old_key != new_key:
             lst.append((old_key, None))
-            if on_key is not None:
-                on_key(ix, old_key)
+            if touched is not None:
+                touched.append((ix, old_key))
         if new_key is not None:
             if ix.name == BY_ID:
                 lst.append((new_key, by_id_value(ts, new_encoded)))  # type: ignore[arg-type]
@@ -108,8 +108,8 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
                 if id_bytes is None:
                     id_bytes = doc_id.encode()
                 lst.append((new_key, id_bytes))
-            if on_key is not None:
-                on_key(ix, new_key)
+            if touched is not None:
+                touched.append((ix, new_key))
         if not lst:
             del out[ix.index_id]
 

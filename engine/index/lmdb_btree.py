@@ -396,8 +396,9 @@ class LmdbBTreeStore:
 
         Returns ``stage(txn)``: run by the append inside its write transaction (which holds the shared
         ``lock``), it validates like ``apply_batch`` (raising, so the whole transaction aborts and nothing
-        is written, log records included), writes the commits' versions and ``applied_ts`` in a nested
-        transaction on ``ix.versions``, and returns the callback that updates this store's caches once
+        is written, log records included), writes the commits' versions (through a cursor on the versions
+        database: no nested transaction is needed, since a failure aborts the outer one) and ``applied_ts``
+        into that same transaction, and returns the callback that updates this store's caches once
         the outer transaction committed. *commits* must not be empty. ValueError without a shared
         environment. Cost: O(w·log n) for w writes, inside the one commit.
         """
@@ -410,16 +411,18 @@ class LmdbBTreeStore:
             with self._write_lock:
                 self._check_open()
                 self.kernel.validate_batch(commits, self._applied_ts, self._max_key)
-                with self._env.begin(write=True, parent=txn, db=self._versions_db) as child:
-                    new_ids = self._put_batch(child, commits)
+                new_ids = self._put_batch(txn, commits, txn.cursor(db=self._versions_db))
             return lambda: self._committed(commits[-1][0], new_ids)
 
         return stage
 
-    def _put_batch(self, txn: lmdb.Transaction, commits: Sequence[CommitIndexWrites]) -> set[int]:
-        """Write validated *commits* into *txn* (default database: versions) with ``applied_ts``; returns
-        the ids of indexes first written here (their markers are written too)."""
+    def _put_batch(self, txn: lmdb.Transaction, commits: Sequence[CommitIndexWrites],
+                   versions: lmdb.Cursor | None = None) -> set[int]:
+        """Write validated *commits* with ``applied_ts`` into *txn*: the versions through *versions* (a
+        cursor on the versions database), or through *txn* itself when its default database is the
+        versions one. Returns the ids of indexes first written here (their markers are written too)."""
         put_writes = self.kernel.lmdb_put_writes
+        target = txn if versions is None else versions
         new_ids: set[int] = set()
         ids = self._ids
         for ts, by_index in commits:
@@ -428,7 +431,7 @@ class LmdbBTreeStore:
                 if index_id not in ids and index_id not in new_ids:
                     txn.put(_META_INDEX + prefix, b"", db=self._meta_db)
                     new_ids.add(index_id)
-                put_writes(txn, prefix, ts, writes)
+                put_writes(target, prefix, ts, writes)
         txn.put(_META_APPLIED, _U64.pack(commits[-1][0]), db=self._meta_db)
         return new_ids
 

@@ -325,8 +325,9 @@ def lmdb_versions(cur: lmdb.Cursor, kb: bytes) -> list:
 
 
 def lmdb_put_writes(txn: lmdb.Transaction, prefix: bytes, ts: int, writes: Sequence[IndexWrite]) -> None:
-    """Write one commit's versions of one index (``prefix`` = u32 BE id) at *ts* into *txn*'s default
-    database: ``prefix || key || ~ts -> encode_value(value)``. A second write to one key in the commit
+    """Write one commit's versions of one index (``prefix`` = u32 BE id) at *ts* through *txn*: a write
+    transaction whose default database is the versions one, or a cursor on it (anything with
+    ``put(key, value)``): ``prefix || key || ~ts -> encode_value(value)``. A second write to one key in the commit
     overwrites the first (same entry key). The writes must have passed ``validate_batch``.
     Runtime: O(w·log n) for w writes.
     """

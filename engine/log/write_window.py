@@ -116,8 +116,9 @@ class WriteWindow:
     # ---- writer side (the committer) ----------------------------------------------------------
 
     def _append_unlocked(self, ts: Timestamp, writer: str, keys: Sequence[KeyWrite],
-                         whole: Sequence[tuple[Hashable, str]] = ()) -> None:
-        """Record commit *ts*. Raises ValueError unless ts > max_ts. O(len(keys) · log w)."""
+                         whole: Sequence[tuple[Hashable, str]] = ()) -> WindowCommit:
+        """Record commit *ts*; return it as a ``WindowCommit``. Raises ValueError unless ts > max_ts.
+        O(len(keys) · log w)."""
         if ts <= self.max_ts:
             raise ValueError(f"write window: commit ts {ts} not above max_ts {self.max_ts}")
         for ident, name in whole:
@@ -134,6 +135,7 @@ class WriteWindow:
         self._commit_ts.append(ts)
         self._writers[ts] = writer
         self.max_ts = ts
+        return commit
 
     def _rollback_from_unlocked(self, ts: Timestamp) -> None:
         """Forget commits with ts >= *ts* (their durable write failed; they never happened)."""
@@ -224,11 +226,12 @@ class WriteWindow:
     # ---- locked public surface -------------------------------------------------------------------
 
     def append(self, ts: Timestamp, writer: str, keys: Sequence[KeyWrite],
-               whole: Sequence[tuple[Hashable, str]] = ()) -> None:
-        """Record commit *ts* with its written keys and the indexes it invalidated whole. Raises
-        ValueError unless ts > max_ts. O(len(keys) · log w)."""
+               whole: Sequence[tuple[Hashable, str]] = ()) -> WindowCommit:
+        """Record commit *ts* with its written keys and the indexes it invalidated whole; return the
+        ``WindowCommit`` recorded (what subscriptions are stabbed with). Raises ValueError unless
+        ts > max_ts. O(len(keys) · log w)."""
         with self._lock:
-            self._append_unlocked(ts, writer, keys, whole)
+            return self._append_unlocked(ts, writer, keys, whole)
 
     def rollback_from(self, ts: Timestamp) -> None:
         """Forget commits with ts >= *ts* (their durable write failed; they never happened)."""

@@ -58,6 +58,8 @@ from engine.model.types import Timestamp
 #: ``_rebase`` verdict: the catalog changed in a way that matters to the transaction.
 _INCOMPATIBLE = object()
 
+_new_tuple = tuple.__new__
+
 
 def _schema_json(schema: Any) -> Any:
     return schema.to_json() if schema is not None else None
@@ -296,8 +298,7 @@ class Committer:
                 changes.append((CatalogVersion(ts, change.catalog, change.schema), change))
                 catalog_ts, catalog_writer = ts, final.writer
                 cur_catalog, cur_schema = change.catalog, change.schema
-            self._window.append(ts, final.writer, key_writes, whole)
-            accepted.append((item, record, index_writes, WindowCommit(ts, final.writer, tuple(key_writes), tuple(whole))))
+            accepted.append((item, record, index_writes, self._window.append(ts, final.writer, key_writes, whole)))
         if not accepted:
             return
         self._hooks.hit("committer.before_persist")
@@ -370,13 +371,16 @@ class Committer:
         key_writes: list[KeyWrite] = []
         if change is not None:
             catalog = change.catalog
+        touched: list = []
         for pw in final.writes:
             table = catalog.table(pw.table)
             doc_writes.append(DocumentWrite(pw.table, pw.id, pw.new_encoded, pw.old_ts))
-            document_index_writes(
-                self._keys, table, pw.id, ts, pw.old_doc, pw.new_encoded, index_writes,
-                old_keys=pw.old_keys, new_keys=pw.new_keys,
-                on_key=lambda ix, key, doc_id=pw.id: key_writes.append(KeyWrite(ix.index_id, key, doc_id, ix.full_name)))
+            document_index_writes(self._keys, table, pw.id, ts, pw.old_doc, pw.new_encoded, index_writes,
+                                  old_keys=pw.old_keys, new_keys=pw.new_keys, touched=touched)
+            doc_id = pw.id
+            # tuple.__new__ builds the named tuple without running its Python-level constructor.
+            key_writes += [_new_tuple(KeyWrite, (ix.index_id, key, doc_id, ix.full_name)) for ix, key in touched]
+            touched.clear()
         if change is not None:
             payload = encode_catalog(change.catalog, change.schema)
             doc_writes.append(DocumentWrite(CATALOG_TABLE, CATALOG_DOC_ID, payload, catalog_ts or None))

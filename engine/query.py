@@ -39,6 +39,8 @@ class ScanSource(Protocol):
     def scan(self, ix: IndexInfo, interval: Interval, reverse: bool) -> Iterator[tuple[bytes, dict]]: ...
     def scan_batches(self, ix: IndexInfo, interval: Interval, reverse: bool,
                      first: int | None = None) -> Iterator[tuple[list[bytes], list[dict]]]: ...
+    def scan_first(self, ix: IndexInfo, interval: Interval, reverse: bool,
+                   limit: int) -> tuple[list[bytes], list[dict]] | None: ...
     def record_read(self, ix: IndexInfo, interval: Interval) -> None: ...
 
 
@@ -179,6 +181,16 @@ class QueryBuilder:
         out: list[dict] = []
         last: bytes | None = None
         exhausted = True
+        if limit is not None and limit > 0 and not self._filters:
+            # The common first()/take(n)/unique() shape: one native call when the source can serve it
+            # (no buffered write to overlay); fewer rows than asked means the range was read to its end.
+            got = self._tx.scan_first(ix, scan_iv, self._reverse, limit)
+            if got is not None:
+                out, keys = got[1], got[0]
+                exhausted = len(keys) < limit
+                last = keys[-1] if keys else None
+                self._record(ix, scan_iv, last, exhausted)
+                return out, last, exhausted
         if limit is None or limit > 0:
             filters = self._filters
             # Batches of decoded documents, one native call each; without a filter a batch is taken whole

@@ -37,7 +37,7 @@ from engine.documents import DocumentKeys
 from engine.model.errors import (DocumentNotFoundError, InvalidIdError, InvalidValueError, ReadOnlyError, RippleError,
                                  UnknownIndexError)
 from engine.model.validators import ValidationContext
-from engine.index.base import scan_documents_by_batches
+from engine.index.base import SCAN_BATCH, scan_documents_by_batches
 from engine.query import QueryBuilder
 from engine.txn.read_set import ReadSet
 from engine.model.types import Interval, Timestamp
@@ -465,6 +465,23 @@ class Transaction:
         """See ``_scan_batches``."""
         self._check_open()
         return self._scan_batches(ix, interval, reverse, first)
+
+    def scan_first(self, ix: IndexInfo, interval: Interval, reverse: bool, limit: int
+                   ) -> tuple[list[bytes], list[dict]] | None:
+        """The first *limit* (>= 1) rows of *ix* in *interval* at the snapshot as ``(keys, docs)``, in one
+        native call of the index, or None when this transaction has buffered writes or created the table,
+        or *limit* is a batch or more (then the caller uses ``scan_batches``, which overlays writes and
+        bounds each call to ``SCAN_BATCH`` rows). Records nothing."""
+        self._check_open()
+        if self._writes or self._created or limit >= SCAN_BATCH:
+            return None
+        if ix.index_id < 0:  # placeholder index of a table that does not exist (see resolve_index)
+            return [], []
+        by_id = None
+        if ix.name != BY_ID:
+            by_id = self._ctx.index_view(self.catalog.table(ix.table).indexes[BY_ID].index_id)
+        return self._ctx.index_view(ix.index_id).scan_documents(interval, self.begin_ts, limit, reverse, by_id,
+                                                                self._id_key_of_ref, self._keys.decode_many)
 
     def _overlay(self, ix: IndexInfo, interval: Interval) -> dict[bytes, dict | None]:
         """This transaction's own writes as they affect index *ix* inside *interval*: key -> new document,

@@ -116,3 +116,35 @@ def test_take_records_up_to_the_last_key_examined(db):
     assert not tx2.read_set.contains(ix.index_id, tx.keys.index_key(ix, after))
     tx.abort()
     tx2.abort()
+
+
+@pytest.mark.parametrize("n", [1, 3, SCAN_BATCH - 1])
+def test_a_short_take_records_exactly_its_rows_and_a_range_read_to_its_end_records_it_whole(db, n):
+    # take(n) below one batch is served by one native call (Transaction.scan_first): the read set must
+    # still end at the n-th key, and a take that runs off the end of its range must cover the whole range.
+    _seed(db)
+    tx = db.begin()
+    ix = tx.catalog.index("items", "by_creation_time")
+    docs = tx.query("items").take(n + 1)
+    tx.abort()
+    tx = db.begin()
+    got = tx.query("items").take(n)
+    assert got == docs[:n]
+    assert tx.read_set.contains(ix.index_id, tx.keys.index_key(ix, got[-1]))
+    assert not tx.read_set.contains(ix.index_id, tx.keys.index_key(ix, docs[n]))
+    tx.abort()
+
+    newest = db.read(lambda t: t.query("items").order("desc").take(3))[::-1]   # the three newest, ascending
+    tx = db.begin()
+    beyond = tx.keys.codec.index_key((newest[-1]["_creationTime"] + 1.0,), newest[0]["_id"])
+
+    def tail(q):
+        return q.gte("_creationTime", newest[0]["_creationTime"])
+    assert tx.query("items").with_index("by_creation_time", tail).take(n + 3) == newest  # runs off the end
+    assert tx.read_set.contains(ix.index_id, beyond)
+    tx.abort()
+    tx = db.begin()
+    assert tx.query("items").with_index("by_creation_time", tail).take(2) == newest[:2]  # stops inside
+    assert not tx.read_set.contains(ix.index_id, tx.keys.index_key(ix, newest[2]))
+    assert not tx.read_set.contains(ix.index_id, beyond)
+    tx.abort()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import struct
 from types import ModuleType
-from typing import Callable
 
 from engine import doccodec as reference_doccodec
 from engine import encoding as reference_codec
@@ -78,8 +77,8 @@ def document_index_writes(keys: DocumentKeys, table, doc_id: str, ts: int, old_d
     - ``by_id`` gets a new version on every write (its value carries the document);
     - other indexes get a new entry only when the key changed (their value is just the id).
     ``touched`` (a list) receives ``(ix, key)`` for every old and new key, changed or not: to a reader of a
-    key, an unchanged key whose document changed is still a write (the write window records these). Keys already known
-    (``old_keys``/``new_keys``, computed when the write was staged) are reused; others are computed, from
+    key, an unchanged key whose document changed is still a write (the write window records these). Keys
+    already known (``old_keys``/``new_keys``, computed when the write was staged) are reused; others are computed, from
     *new_doc* or else by decoding *new_encoded*. *only* restricts the work to some index ids.
     """
     id_bytes: bytes | None = None

@@ -186,7 +186,7 @@ class QueryBuilder:
             # (no buffered write to overlay); fewer rows than asked means the range was read to its end.
             got = self._tx.scan_first(ix, scan_iv, self._reverse, limit)
             if got is not None:
-                out, keys = got[1], got[0]
+                keys, out = got
                 exhausted = len(keys) < limit
                 last = keys[-1] if keys else None
                 self._record(ix, scan_iv, last, exhausted)

@@ -477,11 +477,14 @@ class Transaction:
             return None
         if ix.index_id < 0:  # placeholder index of a table that does not exist (see resolve_index)
             return [], []
-        by_id = None
-        if ix.name != BY_ID:
-            by_id = self._ctx.index_view(self.catalog.table(ix.table).indexes[BY_ID].index_id)
-        return self._ctx.index_view(ix.index_id).scan_documents(interval, self.begin_ts, limit, reverse, by_id,
+        return self._ctx.index_view(ix.index_id).scan_documents(interval, self.begin_ts, limit, reverse, self._by_id_view(ix),
                                                                 self._id_key_of_ref, self._keys.decode_many)
+
+    def _by_id_view(self, ix: IndexInfo) -> Any:
+        """The by_id index a scan of *ix* resolves its rows through (None when *ix* is by_id itself)."""
+        if ix.name == BY_ID:
+            return None
+        return self._ctx.index_view(self.catalog.table(ix.table).indexes[BY_ID].index_id)
 
     def _overlay(self, ix: IndexInfo, interval: Interval) -> dict[bytes, dict | None]:
         """This transaction's own writes as they affect index *ix* inside *interval*: key -> new document,
@@ -520,11 +523,8 @@ class Transaction:
         if ix.table in self._created:  # created by this transaction: only its own writes exist
             snapshot: Iterator[tuple[list[bytes], list[dict]]] = iter(())
         else:
-            by_id = None
-            if ix.name != BY_ID:
-                by_id = self._ctx.index_view(self.catalog.table(ix.table).indexes[BY_ID].index_id)
             snapshot = scan_documents_by_batches(self._ctx.index_view(ix.index_id), interval, self.begin_ts, reverse,
-                                                 by_id, self._id_key_of_ref, self._keys.decode_many, first=first)
+                                                 self._by_id_view(ix), self._id_key_of_ref, self._keys.decode_many, first=first)
         overlay = self._overlay(ix, interval) if self._writes else {}
         if not overlay:
             yield from snapshot
